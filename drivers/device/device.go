@@ -1,0 +1,69 @@
+// Package device is the small contract between a driver and the rest of the agent.
+//
+// A driver owns one configured device: its port (or reader, or USB interface) and its
+// reconnect loop, and nothing else. It knows nothing of codes or verification; it hands
+// up what the device read, with the device's name and the time the last byte arrived.
+package device
+
+import (
+	"context"
+	"time"
+)
+
+// Read is one complete read from a device: a scan payload after framing, or a card read.
+type Read struct {
+	Device string    // configured device name
+	Driver string    // "serial", "usbhid", "pcsc", "idcard", "sim"
+	Kind   string    // "qr" or "card"
+	Data   []byte    // scan payload, framing (prefix, suffix, AIM id) stripped
+	AIM    string    // AIM symbology identifier that was stripped, e.g. "]Q1"; empty if none
+	At     time.Time // when the last byte of the read arrived
+}
+
+// States a device reports.
+const (
+	StateConnecting   = "connecting"   // trying to open; retried with backoff
+	StateConnected    = "connected"    // open and reading
+	StateDisconnected = "disconnected" // lost; the driver is reconnecting
+	StateStopped      = "stopped"      // Run has returned
+)
+
+// State is a change of a device's state.
+type State struct {
+	Device string
+	State  string
+	Reason string // stable reason code for the change, e.g. "port_closed", "not_found"
+	Detail string // human detail (an OS error); never personal data
+	At     time.Time
+}
+
+// Drop is input a driver or its framer threw away, with a stable reason code.
+type Drop struct {
+	Device string
+	Reason string // e.g. "too_long", "bad_checksum", "stale_partial", "disconnected"
+	Bytes  int
+	At     time.Time
+}
+
+// Sink receives what devices produce. Implementations must not block for long: a driver
+// calls them from its read loop.
+type Sink interface {
+	Read(Read)
+	State(State)
+	Drop(Drop)
+}
+
+// Device is one configured device run by its driver.
+type Device interface {
+	Name() string
+	// Run opens the device, reads until ctx is done, and reconnects on its own when the
+	// device goes away. It returns only when ctx is done (nil) or on a configuration
+	// error that no retry can fix.
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Triggerer is implemented by devices that can be told to start and stop scanning.
+type Triggerer interface {
+	Trigger(ctx context.Context) error
+	Untrigger(ctx context.Context) error
+}
