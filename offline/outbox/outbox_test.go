@@ -1,0 +1,141 @@
+package outbox
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/ehc-agent/ehc-agent/offline/seal"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+func openAt(t *testing.T, dir string, o Options) (*Outbox, *bbolt.DB) {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.LoadOrCreate(filepath.Join(dir, "outbox.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := Open(db, ring, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ob, db
+}
+
+func identityEvent(id string) *event.Event {
+	return &event.Event{
+		EventID: id, TerminalID: "K-0001", OccurredAt: time.Date(2026, 11, 24, 8, 0, 1, 0, time.UTC),
+		Source:   event.Source{Kind: "card", Device: "reader", Driver: "pcsc"},
+		Identity: &event.Identity{Name: "张三丰", IDNumber: "110101198001011234", Photo: "SECRETPHOTO"},
+	}
+}
+
+func TestSeqGapFreeAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	ob, db := openAt(t, dir, Options{})
+	for i := 0; i < 5; i++ {
+		e := identityEvent("e")
+		if err := ob.Append(e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("seq = %d, want %d", e.Seq, i+1)
+		}
+	}
+	db.Close()
+	ob, db = openAt(t, dir, Options{})
+	defer db.Close()
+	e := identityEvent("after")
+	if err := ob.Append(e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 6 {
+		t.Fatalf("seq after reopen = %d, want 6", e.Seq)
+	}
+	if s := ob.Stats(); s.Pending != 6 || s.LastSeq != 6 || s.OldestSeq != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestPendingOrderBatchesAndMoves(t *testing.T) {
+	ob, db := openAt(t, t.TempDir(), Options{})
+	defer db.Close()
+	for i := 0; i < 10; i++ {
+		if err := ob.Append(identityEvent("e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := ob.Pending(4, 1<<20)
+	if err != nil || len(recs) != 4 || recs[0].Seq != 1 || recs[3].Seq != 4 {
+		t.Fatalf("Pending(4) = %v, %v", recs, err)
+	}
+	// A byte bound smaller than one event still yields that one event.
+	if recs, _ := ob.Pending(100, 1); len(recs) != 1 {
+		t.Fatalf("Pending with tiny byte bound = %d events", len(recs))
+	}
+	if bytes.Contains(recs[0].JSON, []byte("SECRETPHOTO")) {
+		t.Fatal("photo reached the outbox")
+	}
+	if err := ob.Delivered([]uint64{1, 2, 3, 3}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.DeadLetter(4, "schema"); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ = ob.Pending(100, 1<<20)
+	if len(recs) != 6 || recs[0].Seq != 5 {
+		t.Fatalf("after moves: %d pending, first %d", len(recs), recs[0].Seq)
+	}
+	if s := ob.Stats(); s.Pending != 6 || s.Dead != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+	if n, err := ob.Compact(time.Now().Add(48 * time.Hour)); err != nil || n != 3 {
+		t.Fatalf("Compact = %d, %v; want 3", n, err)
+	}
+}
+
+func TestFullIsReportedButNothingDropped(t *testing.T) {
+	ob, db := openAt(t, t.TempDir(), Options{MaxPending: 2})
+	defer db.Close()
+	for i := 0; i < 2; i++ {
+		if err := ob.Append(identityEvent("e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := identityEvent("over")
+	if err := ob.Append(e); !errors.Is(err, ErrFull) {
+		t.Fatalf("third append: %v, want ErrFull", err)
+	}
+	if e.Seq != 3 || ob.Stats().Pending != 3 || !ob.Stats().Full {
+		t.Fatalf("event over the cap must still be committed: seq %d, %+v", e.Seq, ob.Stats())
+	}
+}
+
+func TestFileHoldsNoPlaintextPersonalData(t *testing.T) {
+	dir := t.TempDir()
+	ob, db := openAt(t, dir, Options{})
+	for i := 0; i < 50; i++ {
+		if err := ob.Append(identityEvent("e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	raw, err := os.ReadFile(filepath.Join(dir, "agent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"110101198001011234", "张三丰", "SECRETPHOTO"} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Fatalf("raw bbolt file holds %q in plaintext", s)
+		}
+	}
+}

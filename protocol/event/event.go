@@ -1,0 +1,142 @@
+// Package event is the identity event of PLATFORM.md ("Identity event"): the one object
+// that goes to the local API and, through the outbox, to the platform.
+//
+// Fields that do not apply are left out (omitempty, pointers for sub-objects), never null.
+// A card photo is carried only in Identity.Photo, which the outbox and the platform never
+// see: use ForPlatform before anything leaves the terminal.
+package event
+
+import (
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/protocol/mask"
+)
+
+// Event is one identification attempt at this terminal.
+type Event struct {
+	EventID      string        `json:"event_id"` // UUIDv7, the idempotency key
+	TerminalID   string        `json:"terminal_id"`
+	Seq          uint64        `json:"seq"` // from 1, +1 per event, never repeats
+	OccurredAt   time.Time     `json:"occurred_at"`
+	Source       Source        `json:"source"`
+	Code         *Code         `json:"code,omitempty"`
+	Card         *Card         `json:"card,omitempty"`
+	Verification *Verification `json:"verification,omitempty"`
+	Identity     *Identity     `json:"identity,omitempty"`
+}
+
+// Source says where the read came from.
+type Source struct {
+	Kind   string `json:"kind"`   // "qr" | "card"
+	Device string `json:"device"` // configured device name
+	Driver string `json:"driver"` // "serial" | "usbhid" | "pcsc" | "idcard" | "sim"
+}
+
+// Code describes a scanned code; the code itself is never in the event unmasked.
+type Code struct {
+	Type   string `json:"type"` // ehc_offline | ehc_online | payment | insurance | unknown
+	Scheme string `json:"scheme,omitempty"`
+	Masked string `json:"masked,omitempty"`
+	AIM    string `json:"aim,omitempty"`
+}
+
+// Card describes a physical card read.
+type Card struct {
+	Kind   string `json:"kind"` // resident_health_card | social_security_card | resident_id_card | unknown
+	Reader string `json:"reader,omitempty"`
+	ATR    string `json:"atr,omitempty"`
+}
+
+// Verification is the verdict on the code or card.
+type Verification struct {
+	Status      string     `json:"status"` // valid | invalid | pending
+	Reason      string     `json:"reason,omitempty"`
+	Offline     bool       `json:"offline"`
+	TrustStale  bool       `json:"trust_stale"`
+	RootIndex   int        `json:"root_index,omitempty"`
+	IssuerID    uint32     `json:"issuer_id,omitempty"`
+	CertSerial  uint32     `json:"cert_serial,omitempty"`
+	Sequence    uint32     `json:"sequence,omitempty"`
+	GeneratedAt *time.Time `json:"generated_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+// Identity is who the code or card says is here. Personal fields are sealed at rest and
+// masked in logs.
+type Identity struct {
+	EHCID           string `json:"ehc_id,omitempty"`
+	HolderCategory  int    `json:"holder_category,omitempty"`
+	IDType          string `json:"id_type,omitempty"`
+	IDNumber        string `json:"id_number,omitempty"`
+	Name            string `json:"name,omitempty"`
+	Gender          string `json:"gender,omitempty"`
+	Ethnicity       string `json:"ethnicity,omitempty"`
+	BirthDate       string `json:"birth_date,omitempty"`
+	CardNo          string `json:"card_no,omitempty"`
+	IssuerOrg       string `json:"issuer_org,omitempty"`
+	IdentityPartial bool   `json:"identity_partial,omitempty"`
+	Photo           string `json:"photo,omitempty"` // base64 JPEG: local API only
+}
+
+// ForPlatform returns a copy fit to leave the terminal: the photo removed.
+func (e *Event) ForPlatform() *Event {
+	c := *e
+	if e.Identity != nil && e.Identity.Photo != "" {
+		id := *e.Identity
+		id.Photo = ""
+		c.Identity = &id
+	}
+	return &c
+}
+
+// Summary is a one-line, masked description of the event for logs and the demo console.
+// It is the only way an identity reaches a log line.
+func (e *Event) Summary() string {
+	s := e.OccurredAt.Format("15:04:05.000") + " #" + itoa(e.Seq) + " " + e.Source.Device
+	if e.Code != nil {
+		s += " " + e.Code.Type
+		if e.Code.Scheme != "" {
+			s += "/" + e.Code.Scheme
+		}
+		if e.Code.Masked != "" {
+			s += " " + e.Code.Masked
+		}
+	}
+	if e.Card != nil {
+		s += " " + e.Card.Kind
+	}
+	if v := e.Verification; v != nil {
+		s += " " + v.Status
+		if v.Reason != "" {
+			s += " (" + v.Reason + ")"
+		}
+		if v.TrustStale {
+			s += " [trust stale]"
+		}
+	}
+	if id := e.Identity; id != nil {
+		if id.EHCID != "" {
+			s += " ehc_id=" + mask.Number(id.EHCID)
+		}
+		if id.Name != "" {
+			s += " name=" + mask.Name(id.Name)
+		}
+		if id.IDNumber != "" {
+			s += " id=" + mask.Number(id.IDNumber)
+		}
+	}
+	return s
+}
+
+func itoa(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
