@@ -4,6 +4,19 @@
 // driver feeds it the bytes it reads, calls Expire when no byte has arrived for
 // Timeout(), calls Reset when the port goes away, and writes any Reply output back to
 // the device. Scans are bounded by MaxScan; anything over it is dropped with a reason.
+//
+// New makes the three framings of SCANNERS.md: "line" (a suffix ends a scan), "idle" (a
+// gap ends it) and "ssi" (Zebra SSI packets, built on protocol/ssi). Each strips a
+// configured prefix and, if asked, an AIM identifier, and reports the symbology in
+// Output.AIM ("]Q1"; for SSI without an AIM identifier in the data, "ssi:" and the barcode
+// type, e.g. "ssi:1C"; Symbology names either). Drops carry the stable Reason codes
+// declared in this package. Scan Data is a fresh slice the caller owns; Reply Data is the
+// framer's own copy of a fixed packet: write it, do not change it.
+//
+// Memory is fixed when the framer is made: a line or idle framer holds one frame of at
+// most MaxScan + len(Prefix) + len(Suffix) + 3 bytes (or the longest Ignore entry, if
+// longer); an ssi framer two packets (514 bytes) and one scan of that size. A run
+// of input without a terminator is counted, never buffered, however long it is.
 package framing
 
 import "time"
