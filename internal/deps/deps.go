@@ -16,7 +16,7 @@ import (
 	_ "go.bug.st/serial"
 	_ "go.bug.st/serial/enumerator"
 	_ "go.etcd.io/bbolt"
-	_ "golang.org/x/text/encoding/simplifiedchinese"
 	_ "golang.org/x/sys/unix"
+	_ "golang.org/x/text/encoding/simplifiedchinese"
 	_ "gopkg.in/yaml.v3"
 )

@@ -30,6 +30,9 @@ func usageErrorf(format string, args ...any) error {
 // errSomeInvalid means the command ran, but not every input was valid: exit status 1.
 var errSomeInvalid = &exitError{code: 1, err: errors.New("not every input was valid")}
 
+// errConfig means the configuration was refused; its problems were already printed.
+var errConfig = errors.New("configuration refused")
+
 var rootCmd = &cobra.Command{
 	Use:           "ehc-agent",
 	Short:         "Terminal agent for electronic health card codes, QR scanners and card readers",
@@ -57,7 +60,7 @@ func main() {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee != errSomeInvalid {
+		if ee != errSomeInvalid && ee.err != errConfig {
 			fmt.Fprintln(os.Stderr, "ehc-agent:", ee.err)
 		}
 		os.Exit(ee.code)

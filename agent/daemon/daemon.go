@@ -1,0 +1,298 @@
+// Package daemon wires the agent together: configuration, store, verifier, outbox,
+// pipeline and devices, and runs them until told to stop. It is the one place that knows
+// every part; each part is a library that can be tested alone.
+//
+// Lifecycle: the context given to Run ending (SIGTERM/SIGINT) stops the devices first, so
+// no new read starts, then lets the pipeline commit what it already accepted, then closes
+// the store, all within StopTimeout. SIGHUP (Reload) re-reads the configuration: a valid
+// one re-creates the devices that changed; an invalid one is refused with a log line and
+// the running configuration stays.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/seal"
+	"github.com/ehc-agent/ehc-agent/offline/trust"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+// StopTimeout bounds a shutdown: devices get most of it, the pipeline the rest.
+const StopTimeout = 4500 * time.Millisecond
+
+// Daemon is a running agent.
+type Daemon struct {
+	path   string
+	stdout io.Writer
+	level  *slog.LevelVar
+	log    *slog.Logger
+
+	cfg    *config.Config
+	db     *bbolt.DB
+	outbox *outbox.Outbox
+	pipe   *pipeline.Pipeline
+	closer io.Closer // the verifier's resources
+	trust  *trust.Store
+
+	mu      sync.Mutex // guards the maps below; d.devices is written only by Run's goroutine
+	devices map[string]*running
+	states  map[string]device.State
+	drops   map[string]uint64
+}
+
+type running struct {
+	cfg    config.Device
+	dev    device.Device
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Load reads and validates the configuration at path; the error is config.Errors for a
+// bad configuration.
+func Load(path string) (*config.Config, error) { return config.Load(path) }
+
+// New builds the agent from a valid configuration; nothing runs until Run.
+func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
+	d := &Daemon{path: path, stdout: stdout, cfg: cfg, level: new(slog.LevelVar),
+		devices: map[string]*running{}, states: map[string]device.State{}, drops: map[string]uint64{}}
+	d.log = NewLogger(stdout, cfg.Log, d.level, cfg.Console)
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	db, err := bbolt.Open(filepath.Join(cfg.StateDir, "agent.db"), 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			err = fmt.Errorf("%s is in use by another ehc-agent", filepath.Join(cfg.StateDir, "agent.db"))
+		}
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	d.db = db
+	ring, err := seal.LoadOrCreate(filepath.Join(cfg.StateDir, "outbox.key"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if d.outbox, err = outbox.Open(db, ring, outbox.Options{}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	v, ts, closer, err := newVerifier(cfg, db, d.log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d.trust, d.closer = ts, closer
+	d.pipe = pipeline.New(pipelineOptions(cfg, d.log), v, d.outbox)
+	if cfg.Console {
+		d.pipe.Subscribe(console{w: stdout})
+	}
+	return d, nil
+}
+
+func pipelineOptions(cfg *config.Config, log *slog.Logger) pipeline.Options {
+	o := pipeline.Options{TerminalID: cfg.TerminalID, Logger: log}
+	for _, p := range cfg.Codes.InsurancePatterns {
+		o.Insurance = append(o.Insurance, regexp.MustCompile(p)) // validated by config
+	}
+	return o
+}
+
+// Subscribe adds a receiver of committed events (the local API, tests).
+func (d *Daemon) Subscribe(s pipeline.Subscriber) { d.pipe.Subscribe(s) }
+
+// Run runs the agent until ctx ends, reloading the configuration on each value from
+// reload. It returns after a clean stop.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	pctx, pcancel := context.WithCancel(context.Background())
+	pdone := make(chan struct{})
+	go func() { defer close(pdone); d.pipe.Run(pctx) }()
+
+	// Services (uplink, local API) stop after the devices and the pipeline, so the last
+	// committed events still reach the kiosk and, if the network allows, the platform.
+	sctx, scancel := context.WithCancel(context.Background())
+	var swg sync.WaitGroup
+	defer func() { scancel(); swg.Wait() }()
+	if err := d.runUplink(sctx, &swg); err != nil {
+		pcancel()
+		return err
+	}
+	if err := d.runAPI(sctx, &swg); err != nil {
+		pcancel()
+		return err
+	}
+
+	dctx, dcancel := context.WithCancel(context.Background())
+	d.applyDevices(dctx, d.cfg.Devices)
+	d.log.Info("agent ready", "terminal_id", d.cfg.TerminalID, "devices", len(d.cfg.Devices), "last_seq", d.outbox.Stats().LastSeq)
+
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-reload:
+			d.Reload(dctx)
+		}
+	}
+
+	start := time.Now()
+	d.log.Info("stopping")
+	dcancel()
+	d.waitDevices(time.Now().Add(StopTimeout - 500*time.Millisecond))
+	pcancel()
+	select {
+	case <-pdone:
+	case <-time.After(StopTimeout - time.Since(start)):
+		d.log.Error("pipeline did not drain in time", "reason", "stop_timeout")
+	}
+	err := errors.Join(d.closer.Close(), d.db.Close())
+	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
+	return err
+}
+
+// Reload re-reads the configuration file and applies it, or refuses it.
+func (d *Daemon) Reload(ctx context.Context) {
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		d.log.Error("configuration reload refused; the running configuration stays", "reason", "config_invalid", "err", err.Error())
+		return
+	}
+	for _, k := range restartOnly(d.cfg, cfg) {
+		d.log.Warn("configuration change needs a restart to take effect", "key", k)
+	}
+	d.level.Set(levelOf(cfg.Log.Level))
+	d.pipe.SetOptions(pipelineOptions(cfg, d.log))
+	d.applyDevices(ctx, cfg.Devices)
+	d.cfg.Devices, d.cfg.Codes, d.cfg.Log.Level = cfg.Devices, cfg.Codes, cfg.Log.Level
+	d.log.Info("configuration reloaded", "devices", len(cfg.Devices))
+}
+
+func restartOnly(old, new *config.Config) []string {
+	var keys []string
+	if old.TerminalID != new.TerminalID {
+		keys = append(keys, "terminal_id")
+	}
+	if old.StateDir != new.StateDir {
+		keys = append(keys, "state_dir")
+	}
+	if !reflect.DeepEqual(old.Trust, new.Trust) {
+		keys = append(keys, "trust")
+	}
+	if !reflect.DeepEqual(old.Verify, new.Verify) {
+		keys = append(keys, "verify")
+	}
+	if old.Log.Format != new.Log.Format || old.Console != new.Console {
+		keys = append(keys, "log.format/console")
+	}
+	return keys
+}
+
+// applyDevices makes the running devices match want: removed and changed ones are
+// stopped, new and changed ones started. Unchanged devices keep running untouched.
+func (d *Daemon) applyDevices(ctx context.Context, want []config.Device) {
+	keep := map[string]bool{}
+	for _, c := range want {
+		if r, ok := d.devices[c.Name]; ok && reflect.DeepEqual(r.cfg, c) {
+			keep[c.Name] = true
+		}
+	}
+	for name, r := range d.devices {
+		if !keep[name] {
+			r.cancel()
+			select {
+			case <-r.done:
+			case <-time.After(2 * time.Second):
+				d.log.Error("device did not stop in time", "device", name, "reason", "stop_timeout")
+			}
+			d.mu.Lock()
+			delete(d.devices, name)
+			d.mu.Unlock()
+		}
+	}
+	for _, c := range want {
+		if keep[c.Name] {
+			continue
+		}
+		dev, err := newDevice(c, d.log)
+		if err != nil {
+			d.log.Error("device not started", "device", c.Name, "reason", "device_config", "err", err)
+			continue
+		}
+		dctx, cancel := context.WithCancel(ctx)
+		r := &running{cfg: c, dev: dev, cancel: cancel, done: make(chan struct{})}
+		d.mu.Lock()
+		d.devices[c.Name] = r
+		d.mu.Unlock()
+		sink := &pipeline.DeviceSink{Ctx: dctx, P: d.pipe, Logger: d.log, OnState: d.onState, OnDrop: d.onDrop}
+		go func() {
+			defer close(r.done)
+			if err := dev.Run(dctx, sink); err != nil {
+				d.log.Error("device stopped", "device", c.Name, "reason", "device_failed", "err", err)
+			}
+		}()
+	}
+}
+
+func (d *Daemon) waitDevices(deadline time.Time) {
+	for name, r := range d.devices {
+		select {
+		case <-r.done:
+		case <-time.After(time.Until(deadline)):
+			d.log.Error("device did not stop in time", "device", name, "reason", "stop_timeout")
+		}
+	}
+}
+
+func (d *Daemon) onState(s device.State) {
+	d.mu.Lock()
+	d.states[s.Device] = s
+	d.mu.Unlock()
+}
+
+func (d *Daemon) onDrop(x device.Drop) {
+	d.mu.Lock()
+	d.drops[x.Device+"/"+x.Reason]++
+	d.mu.Unlock()
+}
+
+// Device returns the running device called name; it may implement device.Triggerer.
+func (d *Daemon) Device(name string) (device.Device, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.devices[name]
+	if !ok {
+		return nil, false
+	}
+	return r.dev, true
+}
+
+// DeviceStates returns the last state of every device.
+func (d *Daemon) DeviceStates() map[string]device.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]device.State, len(d.states))
+	for k, v := range d.states {
+		out[k] = v
+	}
+	return out
+}
+
+// console prints each committed event as one readable, masked line (the demo's output).
+type console struct{ w io.Writer }
+
+func (c console) Event(e *event.Event) { fmt.Fprintln(c.w, e.Summary()) }

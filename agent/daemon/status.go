@@ -1,0 +1,35 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/trust"
+)
+
+// Status is the agent's state as the local API, doctor and the fleet report it.
+type Status struct {
+	TerminalID string                  `json:"terminal_id"`
+	Devices    map[string]device.State `json:"devices"`
+	Drops      map[string]uint64       `json:"drops"` // "device/reason" → count
+	Trust      trust.Versions          `json:"trust"`
+	Outbox     outbox.Stats            `json:"outbox"`
+	Time       time.Time               `json:"time"`
+}
+
+// Status returns the agent's state now.
+func (d *Daemon) Status() Status {
+	now := time.Now()
+	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Time: now}
+	if d.trust != nil {
+		s.Trust = d.trust.Versions(now)
+	}
+	d.mu.Lock()
+	s.Drops = make(map[string]uint64, len(d.drops))
+	for k, v := range d.drops {
+		s.Drops[k] = v
+	}
+	d.mu.Unlock()
+	return s
+}

@@ -1,0 +1,221 @@
+// Package pipeline turns device reads into identity events, in one direction:
+// read → classify → verify → event → journal (durable) → subscribers.
+//
+// One goroutine owns the whole path, so events get their seq in the order their reads
+// arrived and no two reads race for the journal. An event is handed to subscribers (the
+// local API, the console) only after the journal has committed it: a kiosk is never
+// told of an identity that a crash could still lose.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/offline/verify"
+	"github.com/ehc-agent/ehc-agent/protocol/codes"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+// Verifier decides on an EHC1 code offline.
+type Verifier interface {
+	Verify(text []byte, device string, now time.Time) verify.Result
+}
+
+// Journal makes an event durable: it assigns the event's seq and returns only once the
+// event would survive a crash.
+type Journal interface {
+	Append(e *event.Event) error
+}
+
+// Subscriber receives committed events. It must not block: it is called on the
+// pipeline's goroutine.
+type Subscriber interface {
+	Event(e *event.Event)
+}
+
+// Options are what the pipeline needs to know beside its parts.
+type Options struct {
+	TerminalID string
+	Insurance  []*regexp.Regexp
+	Now        func() time.Time // trusted time (PLATFORM.md, Time); nil = time.Now
+	Logger     *slog.Logger
+}
+
+// Stats counts what the pipeline did; read with Snapshot.
+type Stats struct {
+	Reads, Events, DoubleReads, JournalErrors uint64
+}
+
+// Pipeline is the one owner of the read → event path.
+type Pipeline struct {
+	opts    atomic.Pointer[Options]
+	verify  Verifier
+	journal Journal
+	reads   chan device.Read
+
+	mu   sync.Mutex
+	subs []Subscriber
+
+	reads_, events, doubles, jerrs atomic.Uint64
+}
+
+// New builds a pipeline. Run must be called to start it.
+func New(o Options, v Verifier, j Journal) *Pipeline {
+	p := &Pipeline{verify: v, journal: j, reads: make(chan device.Read, 64)}
+	p.SetOptions(o)
+	return p
+}
+
+// SetOptions replaces the options (a configuration reload) for the reads that follow.
+func (p *Pipeline) SetOptions(o Options) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	p.opts.Store(&o)
+}
+
+// Subscribe adds s to the receivers of committed events.
+func (p *Pipeline) Subscribe(s Subscriber) {
+	p.mu.Lock()
+	p.subs = append(p.subs, s)
+	p.mu.Unlock()
+}
+
+// Submit queues a read. It blocks while the pipeline is busy (the device's OS buffer
+// holds further bytes meanwhile) and gives up only when ctx ends.
+func (p *Pipeline) Submit(ctx context.Context, r device.Read) error {
+	select {
+	case p.reads <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run processes reads until ctx is done, then drains what was already queued so that
+// no accepted read is lost at shutdown.
+func (p *Pipeline) Run(ctx context.Context) {
+	for {
+		select {
+		case r := <-p.reads:
+			p.process(r)
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-p.reads:
+					p.process(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// Snapshot returns the counters.
+func (p *Pipeline) Snapshot() Stats {
+	return Stats{Reads: p.reads_.Load(), Events: p.events.Load(), DoubleReads: p.doubles.Load(), JournalErrors: p.jerrs.Load()}
+}
+
+func (p *Pipeline) process(r device.Read) {
+	p.reads_.Add(1)
+	o := p.opts.Load()
+	e, ok := p.build(r, o)
+	if !ok {
+		p.doubles.Add(1)
+		o.Logger.Debug("double read", "device", r.Device)
+		return
+	}
+	if err := p.journal.Append(e); err != nil {
+		// The read is not lost silently: it is logged with its reason and counted; the
+		// kiosk hears nothing it could act on without a durable record.
+		p.jerrs.Add(1)
+		o.Logger.Error("event not committed", "reason", "journal_failed", "device", r.Device, "err", err)
+		return
+	}
+	p.events.Add(1)
+	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
+	p.mu.Lock()
+	subs := p.subs
+	p.mu.Unlock()
+	for _, s := range subs {
+		s.Event(e)
+	}
+}
+
+// build makes the event for r; ok is false for a double read (no event, no seq).
+func (p *Pipeline) build(r device.Read, o *Options) (*event.Event, bool) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		panic(fmt.Sprintf("uuid: %v", err)) // only if the system's randomness fails
+	}
+	e := &event.Event{
+		EventID:    id.String(),
+		TerminalID: o.TerminalID,
+		OccurredAt: r.At.UTC(),
+		Source:     event.Source{Kind: r.Kind, Device: r.Device, Driver: r.Driver},
+	}
+	c := codes.Classify(r.Data, &codes.Options{Insurance: o.Insurance})
+	e.Code = &event.Code{Type: c.Type, Scheme: c.Scheme, Masked: c.Masked, AIM: r.AIM}
+	switch c.Type {
+	case "ehc_offline":
+		res := p.verify.Verify(r.Data, r.Device, o.Now())
+		if res.DoubleRead {
+			return nil, false
+		}
+		v := &event.Verification{Status: res.Status, Reason: res.Reason, Offline: true, TrustStale: res.TrustStale}
+		if res.Status == "valid" {
+			g, x := res.GeneratedAt.UTC(), res.ExpiresAt.UTC()
+			v.RootIndex, v.IssuerID, v.CertSerial, v.Sequence = int(res.RootIndex), res.IssuerID, res.CertSerial, res.Sequence
+			v.GeneratedAt, v.ExpiresAt = &g, &x
+			e.Identity = &event.Identity{EHCID: res.EHCID, HolderCategory: int(res.Category)}
+		}
+		e.Verification = v
+	case "ehc_online":
+		// Resolved online by the uplink; until then the kiosk knows the code is
+		// well-formed and that its identity is pending.
+		e.Verification = &event.Verification{Status: "pending", Reason: "online_required"}
+	case "payment", "insurance":
+		// Routed to their own channels; nothing for the agent to verify.
+	default:
+		e.Verification = &event.Verification{Status: "invalid", Reason: c.Reason, Offline: true}
+	}
+	return e, true
+}
+
+// DeviceSink adapts the pipeline to device.Sink for one driver: reads are submitted,
+// states and drops are logged and passed to onState/onDrop (status, metrics).
+type DeviceSink struct {
+	Ctx     context.Context
+	P       *Pipeline
+	Logger  *slog.Logger
+	OnState func(device.State)
+	OnDrop  func(device.Drop)
+}
+
+func (s *DeviceSink) Read(r device.Read) { _ = s.P.Submit(s.Ctx, r) }
+
+func (s *DeviceSink) State(st device.State) {
+	s.Logger.Info("device state", "device", st.Device, "state", st.State, "reason", st.Reason, "detail", st.Detail)
+	if s.OnState != nil {
+		s.OnState(st)
+	}
+}
+
+func (s *DeviceSink) Drop(d device.Drop) {
+	s.Logger.Warn("input dropped", "device", d.Device, "reason", d.Reason, "bytes", d.Bytes)
+	if s.OnDrop != nil {
+		s.OnDrop(d)
+	}
+}
