@@ -9,6 +9,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/verify"
 	"github.com/ehc-agent/ehc-agent/protocol/codes"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
@@ -30,7 +32,7 @@ type Verifier interface {
 }
 
 // Journal makes an event durable: it assigns the event's seq and returns only once the
-// event would survive a crash.
+// event would survive a crash. outbox.ErrFull means committed, but over the cap.
 type Journal interface {
 	Append(e *event.Event) error
 }
@@ -137,7 +139,14 @@ func (p *Pipeline) process(r device.Read) {
 		o.Logger.Debug("double read", "device", r.Device)
 		return
 	}
-	if err := p.journal.Append(e); err != nil {
+	err := p.journal.Append(e)
+	if errors.Is(err, outbox.ErrFull) {
+		// Committed all the same: nothing is dropped. The status says outbox_full so
+		// the kiosk can fall back; each such event is logged with the reason too.
+		o.Logger.Warn("outbox over its cap", "reason", "outbox_full", "seq", e.Seq)
+		err = nil
+	}
+	if err != nil {
 		// The read is not lost silently: it is logged with its reason and counted; the
 		// kiosk hears nothing it could act on without a durable record.
 		p.jerrs.Add(1)

@@ -116,7 +116,7 @@ func (e *Event) Summary() string {
 	}
 	if id := e.Identity; id != nil {
 		if id.EHCID != "" {
-			s += " ehc_id=" + mask.Number(id.EHCID)
+			s += " ehc_id=" + mask.Token(id.EHCID)
 		}
 		if id.Name != "" {
 			s += " name=" + mask.Name(id.Name)

@@ -52,3 +52,14 @@ func stars(n int) string {
 	}
 	return string(b)
 }
+
+// Token shortens a long opaque identifier (an EHC ID, a card serial) to its first and
+// last 4 characters: "AEBE…1279". Shorter inputs are starred like Number.
+func Token(s string) string {
+	n := utf8.RuneCountInString(s)
+	if n <= 12 {
+		return Number(s)
+	}
+	r := []rune(s)
+	return string(r[:4]) + "…" + string(r[n-4:])
+}

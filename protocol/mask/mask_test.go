@@ -26,3 +26,13 @@ func TestName(t *testing.T) {
 		}
 	}
 }
+
+func TestToken(t *testing.T) {
+	id := "AEBE0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF01234567891279"
+	if got := Token(id); got != "AEBE…1279" {
+		t.Errorf("Token = %q", got)
+	}
+	if got := Token("123456789"); got != "1234*6789" {
+		t.Errorf("short Token = %q", got)
+	}
+}

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/offline/issuer"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/replay"
+	"github.com/ehc-agent/ehc-agent/offline/seal"
+	"github.com/ehc-agent/ehc-agent/offline/trust"
+	"github.com/ehc-agent/ehc-agent/offline/verify"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+type collect struct {
+	mu sync.Mutex
+	ev []*event.Event
+	ch chan struct{}
+}
+
+func (c *collect) Event(e *event.Event) {
+	c.mu.Lock()
+	c.ev = append(c.ev, e)
+	c.mu.Unlock()
+	c.ch <- struct{}{}
+}
+
+// rig is a pipeline over a real trust chain, replay cache and outbox in a bbolt file.
+func rig(t *testing.T) (*Pipeline, *issuer.Keys, *outbox.Outbox, *collect) {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ts, err := trust.LoadDir(filepath.Join(dir, "keys"), trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := replay.Open(db, replay.Options{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	ring, _ := seal.NewRing(make([]byte, 16))
+	ob, err := outbox.Open(db, ring, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(Options{TerminalID: "T-1"}, verify.New(ts, rc, verify.Options{}), ob)
+	c := &collect{ch: make(chan struct{}, 100)}
+	p.Subscribe(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, keys, ob, c
+}
+
+func (c *collect) wait(t *testing.T, n int) []*event.Event {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-c.ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of %d events", i, n)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*event.Event(nil), c.ev...)
+}
+
+func TestReadsBecomeCommittedEventsInOrder(t *testing.T) {
+	p, keys, ob, c := rig(t)
+	code, err := keys.NewCode(issuer.CodeOptions{Sequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := time.Now()
+	for _, s := range []string{code, code, "6225881234567890123", code} {
+		p.Submit(ctx, device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte(s), At: at})
+	}
+	// Re-reads of the same code by the same device are double reads: no event, no seq.
+	// The same code from another device is a replay.
+	p.Submit(ctx, device.Read{Device: "side", Driver: "serial", Kind: "qr", Data: []byte(code), At: at})
+	ev := c.wait(t, 3)
+	if len(ev) != 3 {
+		t.Fatalf("%d events", len(ev))
+	}
+	want := []struct {
+		seq            uint64
+		typ, status, r string
+	}{{1, "ehc_offline", "valid", ""}, {2, "payment", "", ""}, {3, "ehc_offline", "invalid", "replayed"}}
+	for i, w := range want {
+		e := ev[i]
+		if e.Seq != w.seq || e.Code.Type != w.typ {
+			t.Errorf("event %d: seq %d type %s, want %d %s", i, e.Seq, e.Code.Type, w.seq, w.typ)
+		}
+		if w.status != "" && (e.Verification == nil || e.Verification.Status != w.status || e.Verification.Reason != w.r) {
+			t.Errorf("event %d: verification %+v, want %s/%s", i, e.Verification, w.status, w.r)
+		}
+	}
+	if ev[0].Identity == nil || len(ev[0].Identity.EHCID) != 64 || ev[0].Verification.ExpiresAt == nil {
+		t.Errorf("valid event lacks identity or times: %+v", ev[0])
+	}
+	if ev[1].Code.Masked != "6225***********0123" || ev[1].Verification != nil {
+		t.Errorf("payment event: %+v %+v", ev[1].Code, ev[1].Verification)
+	}
+	// Every event told to a subscriber is already in the outbox.
+	if s := ob.Stats(); s.LastSeq != 3 || s.Pending != 3 {
+		t.Fatalf("outbox: %+v", s)
+	}
+	if st := p.Snapshot(); st.Reads != 5 || st.DoubleReads != 2 || st.Events != 3 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+type failingJournal struct{}
+
+func (failingJournal) Append(*event.Event) error { return errors.New("disk full") }
+
+func TestUncommittedEventIsNotAnnounced(t *testing.T) {
+	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{})
+	c := &collect{ch: make(chan struct{}, 1)}
+	p.Subscribe(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Submit(ctx, device.Read{Device: "d", Data: []byte("HELLO"), At: time.Now()})
+	cancel()
+	p.Run(ctx) // drains the queued read, then returns
+	if len(c.ev) != 0 || p.Snapshot().JournalErrors != 1 {
+		t.Fatalf("events %d, stats %+v", len(c.ev), p.Snapshot())
+	}
+}

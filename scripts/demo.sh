@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The demo: a virtual serial scanner (a real pty) fed with a stream of fresh codes —
+# valid EHC1 codes, some with defects, an online code, a payment code — and the agent
+# reading it through its real serial driver, printing one masked line per event.
+# Ctrl-C stops everything; nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=bin/ehc-agent
+mkdir -p .demo
+[ -f .demo/keys/anchor.pub ] || "$bin" sim keys --out .demo/keys >/dev/null
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+# What patients show, one every 2 s: fresh valid EHC1 codes mostly, and now and then a
+# code with a defect, today's online health card code, a payment code, junk.
+codes() {
+  local i=0
+  while :; do
+    case $((i % 8)) in
+      3) "$bin" sim code --keys .demo/keys --defect expired ;;
+      5) echo "E1D1C1F0A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708192A3BFB18:1" ;;
+      6) echo "6225881234567890123" ;;
+      7) "$bin" sim code --keys .demo/keys --defect bad-holder-sig ;;
+      *) "$bin" sim code --keys .demo/keys ;;
+    esac
+    i=$((i + 1))
+    sleep 2
+  done
+}
+
+# The scanner and its code stream run as one background pipeline.
+codes | "$bin" sim scanner --link .demo/scanner --baud 115200 --codes - >/dev/null &
+pids+=($!)
+for _ in $(seq 50); do [ -e .demo/scanner ] && break; sleep 0.1; done
+
+echo "demo: virtual scanner at .demo/scanner; events follow (Ctrl-C to stop)"
+"$bin" run --config configs/demo.yaml &
+pids+=($!)
+wait "${pids[1]}"
