@@ -42,4 +42,7 @@ for _ in $(seq 50); do [ -e .demo/scanner ] && break; sleep 0.1; done
 echo "demo: virtual scanner at .demo/scanner; events follow (Ctrl-C to stop)"
 "$bin" run --config configs/demo.yaml &
 pids+=($!)
+for _ in $(seq 50); do [ -s .demo/state/api.token ] && break; sleep 0.1; done
+[ -s .demo/state/api.token ] &&
+  echo "demo: kiosk page at http://127.0.0.1:17485/demo/#token=$(cat .demo/state/api.token)"
 wait "${pids[1]}"

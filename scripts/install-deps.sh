@@ -8,6 +8,7 @@ pkgs=(
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools   # real PC/SC stack with virtual cards
   libusb-1.0-0-dev # gousb (cgo)
   gcc pkg-config
+  chromium         # the local API's demo page tested in a real browser (chromedp)
 )
 
 missing=()

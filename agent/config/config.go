@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/spf13/viper"
 )
 
@@ -108,17 +110,32 @@ type Sim struct {
 // defaults are the built-in values of every scalar key; they also tell viper which keys
 // EHC_AGENT_<KEY> may override (EHC_AGENT_LOG_LEVEL for log.level).
 var defaults = map[string]any{
-	"terminal_id":              "K-0001",
-	"state_dir":                "/var/lib/ehc-agent",
-	"console":                  false,
-	"log.level":                "info",
-	"log.format":               "json",
-	"trust.dir":                "/etc/ehc-agent/trust",
-	"trust.staleness":          7 * 24 * time.Hour,
-	"verify.skew":              30 * time.Second,
-	"verify.duplicate_window":  3 * time.Second,
-	"verify.issuer_allow":      []uint32{},
-	"codes.insurance_patterns": []string{},
+	"terminal_id":                  "K-0001",
+	"state_dir":                    "/var/lib/ehc-agent",
+	"console":                      false,
+	"log.level":                    "info",
+	"log.format":                   "json",
+	"trust.dir":                    "/etc/ehc-agent/trust",
+	"trust.staleness":              7 * 24 * time.Hour,
+	"verify.skew":                  30 * time.Second,
+	"verify.duplicate_window":      3 * time.Second,
+	"verify.issuer_allow":          []uint32{},
+	"codes.insurance_patterns":     []string{},
+	"platform.url":                 "",
+	"platform.ca_file":             "",
+	"platform.client_cert":         "",
+	"platform.client_key":          "",
+	"platform.terminal_key":        "",
+	"platform.timeout":             uplink.DefaultTimeout,
+	"platform.resolve_timeout":     uplink.DefaultResolveTimeout,
+	"platform.clock_offset_limit":  uplink.DefaultClockOffsetLimit,
+	"platform.trust_sync_interval": uplink.DefaultTrustSyncInterval,
+	"api.listen":                   DefaultAPIListen,
+	"api.token_file":               "", // "" = <state_dir>/api.token
+	"api.allowed_origins":          DefaultAPIAllowedOrigins,
+	"api.tls_cert":                 "",
+	"api.tls_key":                  "",
+	"api.ws_buffer":                DefaultAPIWSBuffer,
 }
 
 // Device defaults, applied per list element (viper has no defaults inside lists).

@@ -2,10 +2,83 @@ package daemon
 
 import (
 	"context"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sync"
+
+	"github.com/ehc-agent/ehc-agent/agent/api"
 )
 
-// runAPI starts the local API for the kiosk application. Not built yet.
+// runAPI starts the local API for the kiosk application, when one is configured: it
+// binds the address now (a taken port or a missing certificate stops the start), then
+// serves in wg until ctx ends, when it stops within api.ShutdownTimeout.
 func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
+	c := d.cfg.API
+	if c.Listen == "" {
+		return nil
+	}
+	path := c.TokenFile
+	if path == "" {
+		path = filepath.Join(d.cfg.StateDir, "api.token")
+	}
+	token, created, err := api.LoadOrCreateToken(path)
+	if err != nil {
+		return err
+	}
+	if created {
+		d.log.Info("local API token created", "token_file", path)
+	}
+	srv, err := api.New(api.Options{
+		Listen:         c.Listen,
+		Token:          token,
+		AllowedOrigins: c.AllowedOrigins,
+		TLSCert:        c.TLSCert,
+		TLSKey:         c.TLSKey,
+		WSBuffer:       c.WSBuffer,
+		// Events up to the journal's last seq were committed before this start and are
+		// not in the API's memory: a client resuming from before them is told so.
+		StartSeq:    d.outbox.Stats().LastSeq,
+		Status:      func() any { return d.Status() },
+		Devices:     d,
+		OutboxDepth: func() float64 { return float64(d.outbox.Stats().Pending) },
+		Build:       buildInfo(),
+		Logger:      d.log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	d.pipe.Subscribe(srv)
+	d.mu.Lock()
+	d.api = srv
+	for _, st := range d.states {
+		srv.DeviceState(st)
+	}
+	d.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			d.log.Error("local API stopped", "reason", "api_failed", "err", err)
+		}
+	}()
 	return nil
+}
+
+// buildInfo is what /v1/status shows as "build" unless Status carries its own.
+func buildInfo() map[string]string {
+	b := map[string]string{"go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		b["module_version"] = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				b["commit"] = s.Value
+			}
+		}
+	}
+	return b
 }

@@ -24,8 +24,10 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/pipeline"
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
@@ -49,6 +51,8 @@ type Daemon struct {
 	pipe   *pipeline.Pipeline
 	closer io.Closer // the verifier's resources
 	trust  *trust.Store
+	api    *api.Server    // nil when the local API is off
+	uplink *uplink.Uplink // nil when no platform is configured
 
 	mu      sync.Mutex // guards the maps below; d.devices is written only by Run's goroutine
 	devices map[string]*running
@@ -98,15 +102,25 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		return nil, err
 	}
 	d.trust, d.closer = ts, closer
-	d.pipe = pipeline.New(pipelineOptions(cfg, d.log), v, d.outbox)
+	if d.uplink, err = d.newUplink(); err != nil {
+		closer.Close()
+		db.Close()
+		return nil, err
+	}
+	d.pipe = pipeline.New(d.pipelineOptions(cfg), v, d.outbox)
 	if cfg.Console {
 		d.pipe.Subscribe(console{w: stdout})
 	}
 	return d, nil
 }
 
-func pipelineOptions(cfg *config.Config, log *slog.Logger) pipeline.Options {
-	o := pipeline.Options{TerminalID: cfg.TerminalID, Logger: log}
+func (d *Daemon) pipelineOptions(cfg *config.Config) pipeline.Options {
+	o := pipeline.Options{TerminalID: cfg.TerminalID, Logger: d.log}
+	if d.uplink != nil {
+		// Trusted time: local clock corrected by the platform's once the offset is
+		// beyond the limit (PLATFORM.md, Time).
+		o.Now = d.uplink.Now
+	}
 	for _, p := range cfg.Codes.InsurancePatterns {
 		o.Insurance = append(o.Insurance, regexp.MustCompile(p)) // validated by config
 	}
@@ -176,7 +190,7 @@ func (d *Daemon) Reload(ctx context.Context) {
 		d.log.Warn("configuration change needs a restart to take effect", "key", k)
 	}
 	d.level.Set(levelOf(cfg.Log.Level))
-	d.pipe.SetOptions(pipelineOptions(cfg, d.log))
+	d.pipe.SetOptions(d.pipelineOptions(cfg))
 	d.applyDevices(ctx, cfg.Devices)
 	d.cfg.Devices, d.cfg.Codes, d.cfg.Log.Level = cfg.Devices, cfg.Codes, cfg.Log.Level
 	d.log.Info("configuration reloaded", "devices", len(cfg.Devices))
@@ -195,6 +209,12 @@ func restartOnly(old, new *config.Config) []string {
 	}
 	if !reflect.DeepEqual(old.Verify, new.Verify) {
 		keys = append(keys, "verify")
+	}
+	if !reflect.DeepEqual(old.API, new.API) {
+		keys = append(keys, "api")
+	}
+	if !reflect.DeepEqual(old.Platform, new.Platform) {
+		keys = append(keys, "platform")
 	}
 	if old.Log.Format != new.Log.Format || old.Console != new.Console {
 		keys = append(keys, "log.format/console")
@@ -261,7 +281,11 @@ func (d *Daemon) waitDevices(deadline time.Time) {
 func (d *Daemon) onState(s device.State) {
 	d.mu.Lock()
 	d.states[s.Device] = s
+	a := d.api
 	d.mu.Unlock()
+	if a != nil {
+		a.DeviceState(s)
+	}
 }
 
 func (d *Daemon) onDrop(x device.Drop) {

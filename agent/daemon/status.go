@@ -3,6 +3,7 @@ package daemon
 import (
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
@@ -15,6 +16,7 @@ type Status struct {
 	Drops      map[string]uint64       `json:"drops"` // "device/reason" → count
 	Trust      trust.Versions          `json:"trust"`
 	Outbox     outbox.Stats            `json:"outbox"`
+	Uplink     *uplink.Status          `json:"uplink,omitempty"` // nil: no platform configured
 	Time       time.Time               `json:"time"`
 }
 
@@ -22,6 +24,10 @@ type Status struct {
 func (d *Daemon) Status() Status {
 	now := time.Now()
 	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Time: now}
+	if d.uplink != nil {
+		u := d.uplink.Status()
+		s.Uplink = &u
+	}
 	if d.trust != nil {
 		s.Trust = d.trust.Versions(now)
 	}

@@ -30,11 +30,11 @@ const (
 
 // State is a change of a device's state.
 type State struct {
-	Device string
-	State  string
-	Reason string // stable reason code for the change, e.g. "port_closed", "not_found"
-	Detail string // human detail (an OS error); never personal data
-	At     time.Time
+	Device string    `json:"device"`
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"` // stable reason code, e.g. "port_closed", "not_found"
+	Detail string    `json:"detail,omitempty"` // human detail (an OS error); never personal data
+	At     time.Time `json:"at"`
 }
 
 // Drop is input a driver or its framer threw away, with a stable reason code.

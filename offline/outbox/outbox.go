@@ -37,7 +37,17 @@ var (
 	bucketDelivered = []byte("delivered")
 	bucketDead      = []byte("dead")
 	keySeq          = []byte("seq")
+	keyCounts       = []byte("counts") // pending ‖ dead, 8 bytes each
 )
+
+// putCounts records the queue's counts in the transaction that changes them, so that
+// Open need not walk the buckets (which would page the whole file into memory).
+func putCounts(root *bbolt.Bucket, pending, dead int) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], uint64(pending))
+	binary.BigEndian.PutUint64(v[8:], uint64(dead))
+	return root.Bucket(bucketMeta).Put(keyCounts, v[:])
+}
 
 // ErrFull is returned by Append when the outbox holds MaxPending undelivered events.
 // The event is still committed (nothing is dropped silently); the error tells the caller
@@ -59,12 +69,12 @@ type Record struct {
 
 // Stats describe the queue.
 type Stats struct {
-	LastSeq   uint64
-	Pending   int
-	Dead      int
-	OldestSeq uint64    // 0 when nothing is pending
-	Oldest    time.Time // occurred_at of the oldest pending event
-	Full      bool
+	LastSeq   uint64    `json:"last_seq"`
+	Pending   int       `json:"pending"`
+	Dead      int       `json:"dead"`
+	OldestSeq uint64    `json:"oldest_seq,omitempty"` // 0 when nothing is pending
+	Oldest    time.Time `json:"oldest,omitzero"`      // occurred_at of the oldest pending event
+	Full      bool      `json:"outbox_full"`
 }
 
 // Outbox is the queue. It is safe for concurrent use.
@@ -101,9 +111,14 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 		if v := root.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			ob.lastSeq = binary.BigEndian.Uint64(v)
 		}
+		if v := root.Bucket(bucketMeta).Get(keyCounts); len(v) == 16 {
+			ob.pending = int(binary.BigEndian.Uint64(v[:8]))
+			ob.dead = int(binary.BigEndian.Uint64(v[8:]))
+			return nil
+		}
 		ob.pending = root.Bucket(bucketPending).Stats().KeyN
 		ob.dead = root.Bucket(bucketDead).Stats().KeyN
-		return nil
+		return putCounts(root, ob.pending, ob.dead)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open: %w", err)
@@ -137,7 +152,12 @@ func (ob *Outbox) Append(e *event.Event) error {
 	}
 	err = ob.db.Update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
-		if err := root.Bucket(bucketPending).Put(key, rec); err != nil {
+		p := root.Bucket(bucketPending)
+		p.FillPercent = 1.0 // keys only ever grow: full pages halve the file
+		if err := p.Put(key, rec); err != nil {
+			return err
+		}
+		if err := putCounts(root, ob.pending+1, ob.dead); err != nil {
 			return err
 		}
 		return root.Bucket(bucketMeta).Put(keySeq, key)
@@ -208,6 +228,7 @@ func (ob *Outbox) move(seqs []uint64, to []byte, value func(rec []byte) []byte) 
 	err := ob.db.Update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p, dst := root.Bucket(bucketPending), root.Bucket(to)
+		dst.FillPercent = 1.0
 		moved = 0
 		for _, s := range seqs {
 			k := seqKey(s)
@@ -223,7 +244,11 @@ func (ob *Outbox) move(seqs []uint64, to []byte, value func(rec []byte) []byte) 
 			}
 			moved++
 		}
-		return nil
+		dead := ob.dead
+		if string(to) == string(bucketDead) {
+			dead += moved
+		}
+		return putCounts(root, ob.pending-moved, dead)
 	})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)

@@ -139,3 +139,27 @@ func TestFileHoldsNoPlaintextPersonalData(t *testing.T) {
 		}
 	}
 }
+
+func TestCountsSurviveReopenWithoutWalking(t *testing.T) {
+	dir := t.TempDir()
+	ob, db := openAt(t, dir, Options{})
+	for i := 0; i < 7; i++ {
+		ob.Append(identityEvent("e"))
+	}
+	ob.Delivered([]uint64{1, 2}, time.Now())
+	ob.DeadLetter(3, "schema")
+	if _, err := ob.Retry([]uint64{3}); err != nil {
+		t.Fatal(err)
+	}
+	ob.DeadLetter(4, "schema")
+	db.Close()
+	ob, db = openAt(t, dir, Options{})
+	defer db.Close()
+	if s := ob.Stats(); s.Pending != 4 || s.Dead != 1 || s.LastSeq != 7 {
+		t.Fatalf("after reopen: %+v", s)
+	}
+	recs, _ := ob.Pending(100, 1<<20)
+	if len(recs) != 4 {
+		t.Fatalf("%d records pending, counts say 4", len(recs))
+	}
+}

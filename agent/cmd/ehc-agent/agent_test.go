@@ -148,7 +148,7 @@ func (a *agentProc) stop(within time.Duration) time.Duration {
 
 func writeConfig(t *testing.T, path, stateDir, trustDir string, devices string) {
 	t.Helper()
-	cfg := fmt.Sprintf("terminal_id: T-1\nstate_dir: %s\nconsole: true\nlog: {level: info, format: json}\ntrust: {dir: %s}\ndevices:\n%s", stateDir, trustDir, devices)
+	cfg := fmt.Sprintf("terminal_id: T-1\nstate_dir: %s\nconsole: true\nlog: {level: info, format: json}\napi: {listen: \"\"}\ntrust: {dir: %s}\ndevices:\n%s", stateDir, trustDir, devices)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

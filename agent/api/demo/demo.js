@@ -1,0 +1,159 @@
+// The demo kiosk page: live identities and device states over the local API's WebSocket.
+// Everything shown is masked here as in the agent's logs, and written with textContent
+// only: this page runs on an origin the API trusts, so it must never execute data.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const MAX_ROWS = 30;
+
+  // The token comes in the URL fragment (never sent to any server); it is then removed
+  // from the address bar and kept for this tab only, so a reload still works.
+  const frag = new URLSearchParams(location.hash.slice(1));
+  let token = frag.get("token");
+  if (token) {
+    sessionStorage.setItem("ehc-agent-token", token);
+    history.replaceState(null, "", location.pathname + location.search);
+  } else {
+    token = sessionStorage.getItem("ehc-agent-token");
+  }
+
+  function maskNumber(s) {
+    const r = Array.from(s || "");
+    const n = r.length;
+    if (n === 0) return "";
+    if (n <= 4) return "*".repeat(n);
+    if (n <= 8) return "*".repeat(n - 2) + r.slice(n - 2).join("");
+    return r.slice(0, 4).join("") + "*".repeat(n - 8) + r.slice(n - 4).join("");
+  }
+  function maskName(s) {
+    const r = Array.from(s || "");
+    if (r.length === 0) return "";
+    if (r.length === 1) return "*";
+    return r[0] + "*".repeat(r.length - 1);
+  }
+
+  function setConn(state, text) {
+    const el = $("conn");
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  // Device states: the status message's "devices" map and "device" messages.
+  const devices = new Map();
+  function field(o, k) { return o[k] !== undefined ? o[k] : o[k.charAt(0).toUpperCase() + k.slice(1)]; }
+  function setDevice(name, st) {
+    devices.set(name, { state: field(st, "state") || "unknown", reason: field(st, "reason") || "" });
+    renderDevices();
+  }
+  function renderDevices() {
+    const ul = $("devices");
+    ul.replaceChildren();
+    for (const [name, st] of [...devices.entries()].sort()) {
+      const li = document.createElement("li");
+      li.dataset.device = name;
+      const s = document.createElement("span");
+      s.className = "state state-" + st.state;
+      s.textContent = st.state;
+      li.append(s, " " + name + (st.reason ? " (" + st.reason + ")" : ""));
+      ul.append(li);
+    }
+  }
+
+  function describe(ev) {
+    const what = ev.code ? ev.code.type + (ev.code.scheme ? "/" + ev.code.scheme : "")
+      : ev.card ? ev.card.kind : (ev.source && ev.source.kind) || "";
+    const v = ev.verification || {};
+    const verdict = v.status ? v.status + (v.reason ? " (" + v.reason + ")" : "") + (v.trust_stale ? " [trust stale]" : "") : "";
+    const id = ev.identity || {};
+    const who = [];
+    if (id.name) who.push(maskName(id.name));
+    if (id.id_number) who.push(maskNumber(id.id_number));
+    if (id.ehc_id) who.push("EHC " + maskNumber(id.ehc_id));
+    if (!id.name && !id.id_number && ev.code && ev.code.masked) who.push(ev.code.masked);
+    return { what, verdict, status: v.status || "", who: who.join("  ") };
+  }
+
+  let lastSeq = 0;   // newest event shown
+  let resumeSeq = null; // every event after it reached this page (null: not known yet)
+  function showEvent(seq, ev, replay) {
+    resumeSeq = Math.max(resumeSeq || 0, seq);
+    if (seq <= lastSeq) return; // already shown (a reconnect's replay overlaps)
+    lastSeq = seq;
+    const d = describe(ev);
+    const time = new Date(ev.occurred_at).toLocaleTimeString();
+
+    const tr = document.createElement("tr");
+    tr.dataset.seq = String(seq);
+    if (replay) tr.className = "replay";
+    for (const t of [String(seq), time, ev.source ? ev.source.device : "", d.what, d.verdict, d.who]) {
+      const td = document.createElement("td");
+      td.textContent = t;
+      tr.append(td);
+    }
+    const body = $("events");
+    body.prepend(tr);
+    while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
+
+    if (replay) return; // an event from while we were away is history, not "who is here"
+    const who = $("who");
+    who.className = "";
+    who.dataset.seq = String(seq);
+    who.replaceChildren();
+    const line1 = document.createElement("div");
+    line1.textContent = d.who || d.what;
+    const line2 = document.createElement("div");
+    const st = document.createElement("span");
+    st.className = "status-" + d.status;
+    st.textContent = d.verdict;
+    line2.append(st, "  " + time + " · " + (ev.source ? ev.source.device : ""));
+    who.append(line1, line2);
+  }
+
+  function showStatus(s) {
+    const devs = s.devices || {};
+    for (const name of Object.keys(devs)) setDevice(name, devs[name]);
+    const parts = [];
+    if (s.terminal_id) parts.push("terminal " + s.terminal_id);
+    const ob = s.outbox || {};
+    const pending = field(ob, "pending");
+    if (pending !== undefined) parts.push("outbox " + pending);
+    $("agent").textContent = parts.join(" · ");
+  }
+
+  let backoff = 500;
+  function connect() {
+    if (!token) {
+      setConn("no_token", "no token: open /demo/#token=…");
+      return;
+    }
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    // The first connection is live only: a kiosk must not greet patients who have left.
+    // A reconnection asks for everything after the last event it had.
+    const resuming = resumeSeq !== null;
+    const url = scheme + location.host + "/v1/ws" + (resuming ? "?after=" + resumeSeq : "");
+    const ws = new WebSocket(url, ["ehc-agent.v1", "ehc-agent.bearer." + token]);
+    let first = true;
+    ws.onopen = () => { backoff = 500; setConn("connected", "connected"); };
+    ws.onmessage = (m) => {
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (e) { return; }
+      switch (msg.type) {
+        case "event": showEvent(msg.seq, msg.event, !!msg.replay); break;
+        case "device": setDevice(msg.device.device, msg.device); break;
+        case "status":
+          if (first && !resuming && msg.status.api) resumeSeq = Math.max(resumeSeq || 0, msg.status.api.last_seq || 0);
+          first = false;
+          showStatus(msg.status);
+          break;
+        case "error": console.warn("agent:", msg.error, msg.message || ""); break;
+      }
+    };
+    ws.onclose = (e) => {
+      setConn("disconnected", "disconnected" + (e.reason ? ": " + e.reason : "") + " — retrying");
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,156 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+// metrics are the agent's Prometheus metrics, in a registry of their own (no global
+// state). Label values come only from closed vocabularies (code types, verdict reasons,
+// device states) and configured device names, and each is checked against a pattern
+// that no name, ID number or code can pass: a metric is scraped, stored and shipped far
+// beyond the terminal.
+type metrics struct {
+	reg        *prometheus.Registry
+	scans      *prometheus.CounterVec
+	verdicts   *prometheus.CounterVec
+	latency    prometheus.Histogram
+	verify     prometheus.Histogram
+	delivery   prometheus.Histogram
+	devState   *prometheus.GaugeVec
+	reconnects *prometheus.CounterVec
+	wsClients  prometheus.Gauge
+	wsDropped  *prometheus.CounterVec
+
+	mu   sync.Mutex
+	last map[string]string // device → last state
+	ever map[string]bool   // devices seen connected at least once
+}
+
+var (
+	codeLabel   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+	deviceLabel = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]{0,63}$`)
+)
+
+// label returns v if it matches re, else "other" ("none" for empty).
+func label(re *regexp.Regexp, v string) string {
+	switch {
+	case v == "":
+		return "none"
+	case re.MatchString(v):
+		return v
+	}
+	return "other"
+}
+
+var deviceStates = []string{device.StateConnecting, device.StateConnected, device.StateDisconnected, device.StateStopped}
+
+func newMetrics(outboxDepth func() float64, h *hub) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_scans_total", Help: "Identity events (scans and card reads) by device, source kind and code or card type.",
+		}, []string{"device", "kind", "type"}),
+		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_verdicts_total", Help: "Verification verdicts by status (valid, invalid, pending) and reason code.",
+		}, []string{"status", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ehc_agent_event_latency_seconds",
+			Help:    "From the last byte of a read to the committed event reaching the local API (verify and journal included).",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2},
+		}),
+		verify: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ehc_agent_verify_seconds", Help: "Offline verification time of one code.",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14), // 25 µs … 0.2 s
+		}),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ehc_agent_outbox_delivery_seconds", Help: "From an event's commit to its acceptance by the platform.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 4, 10), // 50 ms … 3.6 h
+		}),
+		devState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ehc_agent_device_state", Help: "1 for the state each device is in, 0 for the others.",
+		}, []string{"device", "state"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_device_reconnects_total", Help: "Times a device came back (connected again after having been connected).",
+		}, []string{"device"}),
+		wsClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ehc_agent_api_websocket_clients", Help: "WebSocket clients connected to the local API.",
+		}),
+		wsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_api_websocket_dropped_total", Help: "WebSocket clients disconnected by the agent, by reason.",
+		}, []string{"reason"}),
+		last: map[string]string{}, ever: map[string]bool{},
+	}
+	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.delivery, m.devState, m.reconnects, m.wsClients, m.wsDropped,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ehc_agent_events_last_seq", Help: "Seq of the newest committed event.",
+		}, func() float64 { return float64(h.lastSeq()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if outboxDepth != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ehc_agent_outbox_depth", Help: "Events committed and not yet accepted by the platform.",
+		}, outboxDepth))
+	}
+	m.wsDropped.WithLabelValues(dropSlow) // present at 0, so that alerts can use rate()
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *metrics) event(e *event.Event) {
+	typ := "unknown"
+	if e.Code != nil {
+		typ = e.Code.Type
+	} else if e.Card != nil {
+		typ = e.Card.Kind
+	}
+	m.scans.WithLabelValues(label(deviceLabel, e.Source.Device), label(codeLabel, e.Source.Kind), label(codeLabel, typ)).Inc()
+	if v := e.Verification; v != nil {
+		m.verdicts.WithLabelValues(label(codeLabel, v.Status), label(codeLabel, v.Reason)).Inc()
+	}
+	if !e.OccurredAt.IsZero() {
+		if d := time.Since(e.OccurredAt); d >= 0 {
+			m.latency.Observe(d.Seconds())
+		}
+	}
+}
+
+func (m *metrics) deviceState(st device.State) {
+	dev := label(deviceLabel, st.Device)
+	for _, s := range deviceStates {
+		v := 0.0
+		if s == st.State {
+			v = 1
+		}
+		m.devState.WithLabelValues(dev, s).Set(v)
+	}
+	m.mu.Lock()
+	prev := m.last[dev]
+	m.last[dev] = st.State
+	again := m.ever[dev] && prev != device.StateConnected
+	if st.State == device.StateConnected {
+		m.ever[dev] = true
+	}
+	m.mu.Unlock()
+	if st.State != device.StateConnected {
+		return
+	}
+	if again {
+		m.reconnects.WithLabelValues(dev).Inc()
+	} else {
+		m.reconnects.WithLabelValues(dev).Add(0)
+	}
+}
