@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a virtual serial scanner (a real pty) fed with a stream of fresh codes —
-# valid EHC1 codes, some with defects, an online code, a payment code — and the agent
-# reading it through its real serial driver, printing one masked line per event.
+# valid EHC1 codes, some with defects, an online code, a payment code — the agent
+# reading it through its real serial driver and printing one masked line per event,
+# and the platform emulator on loopback receiving every event through the outbox.
 # Ctrl-C stops everything; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +36,24 @@ codes() {
 }
 
 # The scanner and its code stream run as one background pipeline.
-codes | "$bin" sim scanner --link .demo/scanner --baud 115200 --codes - >/dev/null &
+codes | "$bin" sim scanner --link .demo/scanner --baud 115200 --codes - >.demo/scanner.log 2>&1 &
+pids+=($!)
+# The platform emulator: trust documents from the demo keys, events to events.jsonl.
+mkdir -p .demo/platform/terminals
+"$bin" sim platform --listen 127.0.0.1:17486 --data .demo/platform --trust .demo/keys >.demo/platform.log 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [ -e .demo/scanner ] && break; sleep 0.1; done
 
 echo "demo: virtual scanner at .demo/scanner; events follow (Ctrl-C to stop)"
 "$bin" run --config configs/demo.yaml &
-pids+=($!)
+agent=$!
+pids+=($agent)
+# Register the terminal's key at the emulator (a real platform gets it at enrolment);
+# the uplink retries until then and loses nothing.
+for _ in $(seq 50); do [ -s .demo/state/terminal.key.pub ] && break; sleep 0.1; done
+cp .demo/state/terminal.key.pub .demo/platform/terminals/DEMO-01.pub 2>/dev/null || true
 for _ in $(seq 50); do [ -s .demo/state/api.token ] && break; sleep 0.1; done
 [ -s .demo/state/api.token ] &&
   echo "demo: kiosk page at http://127.0.0.1:17485/demo/#token=$(cat .demo/state/api.token)"
-wait "${pids[1]}"
+echo "demo: platform emulator at http://127.0.0.1:17486, accepted events in .demo/platform/events.jsonl"
+wait "$agent"

@@ -9,6 +9,7 @@ pkgs=(
   libusb-1.0-0-dev # gousb (cgo)
   gcc pkg-config
   chromium         # the local API's demo page tested in a real browser (chromedp)
+  mosquitto        # real MQTT broker the fleet tests run against
 )
 
 missing=()

@@ -63,11 +63,13 @@ type Codes struct {
 // Device is one configured device.
 type Device struct {
 	Name    string  `mapstructure:"name"`
-	Driver  string  `mapstructure:"driver"` // serial | sim
+	Driver  string  `mapstructure:"driver"` // serial | sim | pcsc | usbhid
 	Serial  Serial  `mapstructure:"serial"`
 	Framing Framing `mapstructure:"framing"`
 	Trigger Trigger `mapstructure:"trigger"`
 	Sim     Sim     `mapstructure:"sim"`
+	PCSC    PCSC    `mapstructure:"pcsc"`
+	USB     USB     `mapstructure:"usb"`
 }
 
 // Serial is a serial port, by path or by USB ids.

@@ -83,7 +83,7 @@ devices:
     serial: {path: /dev/ttyUSB0, baud: 1234567, parity: weird}
     framing: {type: line, suffix: zz}
   - name: b
-    driver: usbhid
+    driver: floppy
 `)
 	_, err = Load(p)
 	got = strings.Join(problems(t, err), "\n")
@@ -92,7 +92,7 @@ devices:
 		`devices[1].serial.parity: "weird" is not one of`,
 		"devices[1].framing: suffix",
 		`devices[2].name: "b" is already the name of devices[1]`,
-		`devices[2].driver: "usbhid" is not in this build`,
+		`devices[2].driver: "floppy" is not a driver`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)

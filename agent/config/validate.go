@@ -18,7 +18,7 @@ var (
 	logLevels  = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 	parities   = map[string]bool{"none": true, "odd": true, "even": true, "mark": true, "space": true}
 	stopBits   = map[string]bool{"1": true, "1.5": true, "2": true}
-	driverList = "serial, sim"
+	driverList = "serial, sim, pcsc, usbhid"
 )
 
 // Validate checks every value and returns every problem found, each naming its key.
@@ -90,8 +90,10 @@ func (d *Device) validate(key string, names map[string]int, i int, bad func(stri
 		}
 	case "":
 		bad(key+".driver", "missing; one of %s", driverList)
-	case "usbhid", "pcsc":
-		bad(key+".driver", "%q is not in this build (drivers: %s)", d.Driver, driverList)
+	case "pcsc":
+		d.PCSC.validate(key+".pcsc", bad)
+	case "usbhid":
+		d.USB.validate(key+".usb", bad)
 	default:
 		bad(key+".driver", "%q is not a driver (one of %s)", d.Driver, driverList)
 	}

@@ -67,15 +67,14 @@ type running struct {
 	done   chan struct{}
 }
 
-// Load reads and validates the configuration at path; the error is config.Errors for a
-// bad configuration.
-func Load(path string) (*config.Config, error) { return config.Load(path) }
-
 // New builds the agent from a valid configuration; nothing runs until Run.
 func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	d := &Daemon{path: path, stdout: stdout, cfg: cfg, level: new(slog.LevelVar),
 		devices: map[string]*running{}, states: map[string]device.State{}, drops: map[string]uint64{}}
 	d.log = NewLogger(stdout, cfg.Log, d.level, cfg.Console)
+	if err := checkDrivers(cfg); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
@@ -182,6 +181,9 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 // Reload re-reads the configuration file and applies it, or refuses it.
 func (d *Daemon) Reload(ctx context.Context) {
 	cfg, err := config.Load(d.path)
+	if err == nil {
+		err = checkDrivers(cfg)
+	}
 	if err != nil {
 		d.log.Error("configuration reload refused; the running configuration stays", "reason", "config_invalid", "err", err.Error())
 		return

@@ -9,10 +9,12 @@ package pipeline
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,6 +177,9 @@ func (p *Pipeline) build(r device.Read, o *Options) (*event.Event, bool) {
 		OccurredAt: r.At.UTC(),
 		Source:     event.Source{Kind: r.Kind, Device: r.Device, Driver: r.Driver},
 	}
+	if r.Card != nil {
+		return cardEvent(e, r.Card), true
+	}
 	c := codes.Classify(r.Data, &codes.Options{Insurance: o.Insurance})
 	e.Code = &event.Code{Type: c.Type, Scheme: c.Scheme, Masked: c.Masked, AIM: r.AIM}
 	switch c.Type {
@@ -227,4 +232,20 @@ func (s *DeviceSink) Drop(d device.Drop) {
 	if s.OnDrop != nil {
 		s.OnDrop(d)
 	}
+}
+
+// cardEvent fills e from a card read. A card read in full is "valid": the card itself
+// is the credential and the reader proved it present; partial reads say why.
+func cardEvent(e *event.Event, c *device.CardRead) *event.Event {
+	e.Card = &event.Card{Kind: c.Kind, Reader: c.Reader, ATR: strings.ToUpper(hex.EncodeToString(c.ATR))}
+	e.Identity = c.Identity
+	v := &event.Verification{Status: "valid", Reason: c.Reason, Offline: true}
+	switch {
+	case c.Identity == nil:
+		v.Status = "invalid"
+	case c.Identity.IdentityPartial:
+		v.Status = "valid" // what was read is genuine; the reason says what is missing
+	}
+	e.Verification = v
+	return e
 }

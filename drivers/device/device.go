@@ -8,6 +8,8 @@ package device
 import (
 	"context"
 	"time"
+
+	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 
 // Read is one complete read from a device: a scan payload after framing, or a card read.
@@ -17,7 +19,17 @@ type Read struct {
 	Kind   string    // "qr" or "card"
 	Data   []byte    // scan payload, framing (prefix, suffix, AIM id) stripped
 	AIM    string    // AIM symbology identifier that was stripped, e.g. "]Q1"; empty if none
-	At     time.Time // when the last byte of the read arrived
+	Card   *CardRead // Kind "card": what the card said
+	At     time.Time // when the last byte of the read arrived, or the card read ended
+}
+
+// CardRead is the outcome of reading one physical card.
+type CardRead struct {
+	Kind     string          // resident_health_card | social_security_card | resident_id_card | unknown
+	Reader   string          // PC/SC reader name, or the serial port of an ID card reader
+	ATR      []byte          // as the card sent it
+	Identity *event.Identity // nil when nothing could be read
+	Reason   string          // "" when read in full; else a stable reason: unsupported_card, card_removed, read_failed, …
 }
 
 // States a device reports.

@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	agentBin = filepath.Join(dir, "ehc-agent")
+	// Agents started by these tests inherit this: an ephemeral local API port, so that
+	// they never collide with each other, with other packages' tests or with a real
+	// agent on 17485.
+	os.Setenv("EHC_AGENT_API_LISTEN", "127.0.0.1:0")
 	out, err := exec.Command("go", "build", "-race", "-o", agentBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)

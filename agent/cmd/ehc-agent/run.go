@@ -27,16 +27,16 @@ EHC_AGENT_LOG_LEVEL). A bad configuration exits with status 2, naming each bad k
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
-			if err != nil {
-				if es, ok := config.AsErrors(err); ok {
-					for _, e := range es {
-						cmd.PrintErrln("config:", e.Error())
-					}
-					return &exitError{code: 2, err: errConfig}
-				}
-				return usageErrorf("%v", err)
+			var d *daemon.Daemon
+			if err == nil {
+				d, err = daemon.New(path, cfg, cmd.OutOrStdout())
 			}
-			d, err := daemon.New(path, cfg, cmd.OutOrStdout())
+			if es, ok := config.AsErrors(err); ok {
+				for _, e := range es {
+					cmd.PrintErrln("config:", e.Error())
+				}
+				return &exitError{code: 2, err: errConfig}
+			}
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/serial"
+	"github.com/ehc-agent/ehc-agent/protocol/framing"
+)
+
+// simScannerSink collects what the serial driver reads from the sim scanner.
+type simScannerSink struct {
+	connected chan struct{}
+	reads     chan device.Read
+}
+
+func (s *simScannerSink) Read(r device.Read) { s.reads <- r }
+func (s *simScannerSink) Drop(device.Drop)   {}
+func (s *simScannerSink) State(st device.State) {
+	if st.State == device.StateConnected {
+		select {
+		case s.connected <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// The sim scanner's codes reach the real serial driver through the link, framed as
+// asked; stopping it removes the link.
+func TestSimScannerToSerialDriver(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "scanner")
+	o := simScannerOpts{link: link, framing: "line", suffix: "crlf", aim: "]Q1", baud: 115200, interval: 5 * time.Millisecond, codes: "-"}
+	cfg, err := o.config(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runSimScanner(ctx, pw, io.Discard, cfg, strings.NewReader("EHC1:A\r\n\nEHC1:B\nEHC1:C\n"), o)
+	}()
+	first, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(first); len(f) != 4 || f[0] != "pty" || !strings.HasPrefix(f[1], "/dev/pts/") || f[2] != "link" || f[3] != link {
+		t.Fatalf("first line %q", first)
+	}
+
+	dev, err := serial.New(serial.Config{Name: "sim", Path: link, Baud: 115200, Logger: slog.New(slog.DiscardHandler),
+		Framing: framing.Config{Type: "line", Suffix: []byte("\r\n"), AIM: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &simScannerSink{connected: make(chan struct{}, 1), reads: make(chan device.Read, 8)}
+	devCtx, devCancel := context.WithCancel(context.Background())
+	devDone := make(chan error, 1)
+	go func() { devDone <- dev.Run(devCtx, sink) }()
+	for _, want := range []string{"EHC1:A", "EHC1:B", "EHC1:C"} {
+		select {
+		case r := <-sink.reads:
+			if string(r.Data) != want || r.AIM != "]Q1" {
+				t.Fatalf("read %q %q, want %q ]Q1", r.Data, r.AIM, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no scan %q", want)
+		}
+	}
+	devCancel()
+	<-devDone
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link left behind: %v", err)
+	}
+}
+
+func TestSimScannerFlags(t *testing.T) {
+	for _, o := range []simScannerOpts{
+		{framing: "morse"},
+		{framing: "line", suffix: "zz"},
+		{framing: "line", suffix: "cr", aim: "Q1"},
+		{framing: "line", suffix: "cr", prefix: "xyz"},
+		{framing: "line", suffix: "cr", trigger: "acme"},
+		{framing: "idle", baud: -1},
+	} {
+		_, err := o.config(io.Discard)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("%+v: %v, want a usage error", o, err)
+		}
+	}
+	c, err := simScannerOpts{framing: "line", suffix: "none", trigger: "newland"}.config(io.Discard)
+	if err != nil || len(c.Suffix) != 0 || c.Suffix == nil || len(c.Responses) != 2 {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// As a process: the pty line on stdout, scans on the link, SIGINT ends it with status 0
+// and removes the link.
+func TestSimScannerProcess(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "scanner")
+	codes := filepath.Join(dir, "codes.txt")
+	os.WriteFile(codes, []byte("ONE\nTWO\n"), 0o600)
+	cmd := exec.Command(agentBin, "sim", "scanner", "--link", link, "--codes", codes, "--baud", "0", "--interval", "1ms", "--repeat")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "pty /dev/pts/") || !strings.HasSuffix(first, " link "+link+"\n") {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	host, err := os.OpenFile(link, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	host.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := ""
+	buf := make([]byte, 64)
+	for !strings.Contains(got, "ONE\rTWO\rONE\r") {
+		n, err := host.Read(buf)
+		if err != nil {
+			t.Fatalf("read %q: %v", got, err)
+		}
+		got += string(buf[:n])
+	}
+	cmd.Process.Signal(os.Interrupt)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after SIGINT")
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link left behind: %v", err)
+	}
+}

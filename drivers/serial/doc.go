@@ -1,0 +1,29 @@
+// Package serial is the driver for serial QR scanners: RS-232, USB-CDC virtual COM ports
+// and USB-serial bridges (SCANNERS.md, "Serial"), on go.bug.st/serial.
+//
+// A Device owns one port and its reconnect loop, and nothing else: it hands the bytes it
+// reads to a protocol/framing Framer and passes what comes out to a device.Sink (scans as
+// device.Read, drops as device.Drop, port changes as device.State). It knows nothing of
+// codes.
+//
+// Guarantees:
+//   - The port is found by path, or by USB VID/PID (and serial number) through the port
+//     enumerator, re-resolved before every open: /dev/ttyACM0 may come back as ttyACM1.
+//   - Reconnects back off from 100 ms, doubling to 5 s, and start again from 100 ms after
+//     every successful open. A pulled cable (Read fails, or go.bug.st/serial reports
+//     PortClosed, which is how it reports EOF on a hung-up tty) is reported as
+//     "disconnected" with a reason; the framer's partial scan is reported as a drop.
+//   - No CPU while idle: reads block. The port's read timeout is armed only after bytes
+//     arrive, so that Framer.Expire runs once Timeout() has passed without a byte (the end
+//     of an idle-framed scan, a stale partial); once it has run, reads block again.
+//   - DTR and RTS are set only when configured, after the open; a failure (ENOTTY on a
+//     pty, no modem lines on a CDC port) is logged once and ignored. Mode.InitialStatusBits
+//     is never used: serial.Open itself fails where modem bits cannot be set.
+//   - The framer's replies (SSI ACK/NAK) are written back to the port; Trigger and
+//     Untrigger write the configured trigger commands, and the replies scanners send to
+//     them are stripped by the framer.
+//   - Cancelling Run's context closes the port, which ends a blocked Read at once; Run
+//     reports "stopped" and returns nil. The sink is called only from Run's goroutine.
+//
+// Run, Trigger and Untrigger may be called concurrently; Run must run once at a time.
+package serial
