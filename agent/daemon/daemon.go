@@ -119,6 +119,7 @@ func (d *Daemon) pipelineOptions(cfg *config.Config) pipeline.Options {
 		// Trusted time: local clock corrected by the platform's once the offset is
 		// beyond the limit (PLATFORM.md, Time).
 		o.Now = d.uplink.Now
+		o.Resolver, o.ResolveError = d.uplink, uplink.ResolveReason
 	}
 	for _, p := range cfg.Codes.InsurancePatterns {
 		o.Insurance = append(o.Insurance, regexp.MustCompile(p)) // validated by config

@@ -26,6 +26,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/offline/verify"
 	"github.com/ehc-agent/ehc-agent/protocol/codes"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
+	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
 
 // Verifier decides on an EHC1 code offline.
@@ -39,6 +40,19 @@ type Journal interface {
 	Append(e *event.Event) error
 }
 
+// Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
+type Resolver interface {
+	Resolve(ctx context.Context, code string) (*event.Identity, error)
+}
+
+// ResolveError turns a Resolver's error into the stable reason the event reports, and
+// says whether the code stays pending (the platform could not answer) rather than
+// being invalid (the platform said no).
+type ResolveError func(err error) (reason string, pending bool)
+
+// MaxResolving bounds the online resolutions in flight; further online codes wait.
+const MaxResolving = 8
+
 // Subscriber receives committed events. It must not block: it is called on the
 // pipeline's goroutine.
 type Subscriber interface {
@@ -49,6 +63,8 @@ type Subscriber interface {
 type Options struct {
 	TerminalID string
 	Insurance  []*regexp.Regexp
+	Resolver     Resolver     // nil: ehc_online codes stay pending (no platform configured)
+	ResolveError ResolveError // required with Resolver
 	Now        func() time.Time // trusted time (PLATFORM.md, Time); nil = time.Now
 	Logger     *slog.Logger
 }
@@ -64,6 +80,10 @@ type Pipeline struct {
 	verify  Verifier
 	journal Journal
 	reads   chan device.Read
+	// resolved carries online codes back from their resolution; resolving bounds them.
+	resolved  chan resolution
+	resolving chan struct{}
+	inflight  sync.WaitGroup
 
 	mu   sync.Mutex
 	subs []Subscriber
@@ -73,7 +93,8 @@ type Pipeline struct {
 
 // New builds a pipeline. Run must be called to start it.
 func New(o Options, v Verifier, j Journal) *Pipeline {
-	p := &Pipeline{verify: v, journal: j, reads: make(chan device.Read, 64)}
+	p := &Pipeline{verify: v, journal: j, reads: make(chan device.Read, 64),
+		resolved: make(chan resolution, MaxResolving), resolving: make(chan struct{}, MaxResolving)}
 	p.SetOptions(o)
 	return p
 }
@@ -113,18 +134,64 @@ func (p *Pipeline) Run(ctx context.Context) {
 	for {
 		select {
 		case r := <-p.reads:
-			p.process(r)
+			p.process(ctx, r)
+		case res := <-p.resolved:
+			p.commit(res.read, res.event, p.opts.Load())
 		case <-ctx.Done():
+			// Resolutions in flight end within the resolver's timeout; their reads are
+			// accepted and must not be lost.
+			done := make(chan struct{})
+			go func() { p.inflight.Wait(); close(done) }()
 			for {
 				select {
 				case r := <-p.reads:
-					p.process(r)
-				default:
-					return
+					p.process(ctx, r)
+				case res := <-p.resolved:
+					p.commit(res.read, res.event, p.opts.Load())
+				case <-done:
+					for {
+						select {
+						case r := <-p.reads:
+							p.process(ctx, r)
+						case res := <-p.resolved:
+							p.commit(res.read, res.event, p.opts.Load())
+						default:
+							return
+						}
+					}
 				}
 			}
 		}
 	}
+}
+
+// resolution is an online code's event, completed off the pipeline goroutine.
+type resolution struct {
+	read  device.Read
+	event *event.Event
+}
+
+// resolve asks the platform about an online code without holding up other reads; the
+// event comes back through p.resolved and is committed then.
+func (p *Pipeline) resolve(ctx context.Context, r device.Read, e *event.Event, code string, o *Options) {
+	p.resolving <- struct{}{} // bounded: waits only when MaxResolving are in flight
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		defer func() { <-p.resolving }()
+		// The resolver has its own short timeout; a stopping agent still waits for it,
+		// so that the read is committed.
+		id, err := o.Resolver.Resolve(context.WithoutCancel(ctx), code)
+		v := e.Verification
+		if err == nil {
+			v.Status, v.Reason, e.Identity = "valid", "", id
+		} else if reason, pending := o.ResolveError(err); pending {
+			v.Reason = reason
+		} else {
+			v.Status, v.Reason = "invalid", reason
+		}
+		p.resolved <- resolution{read: r, event: e}
+	}()
 }
 
 // Snapshot returns the counters.
@@ -132,15 +199,24 @@ func (p *Pipeline) Snapshot() Stats {
 	return Stats{Reads: p.reads_.Load(), Events: p.events.Load(), DoubleReads: p.doubles.Load(), JournalErrors: p.jerrs.Load()}
 }
 
-func (p *Pipeline) process(r device.Read) {
+func (p *Pipeline) process(ctx context.Context, r device.Read) {
 	p.reads_.Add(1)
 	o := p.opts.Load()
-	e, ok := p.build(r, o)
+	e, online, ok := p.build(r, o)
 	if !ok {
 		p.doubles.Add(1)
 		o.Logger.Debug("double read", "device", r.Device)
 		return
 	}
+	if online != "" && o.Resolver != nil {
+		p.resolve(ctx, r, e, online, o)
+		return
+	}
+	p.commit(r, e, o)
+}
+
+// commit makes e durable and only then tells the subscribers.
+func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) {
 	err := p.journal.Append(e)
 	if errors.Is(err, outbox.ErrFull) {
 		// Committed all the same: nothing is dropped. The status says outbox_full so
@@ -166,19 +242,20 @@ func (p *Pipeline) process(r device.Read) {
 }
 
 // build makes the event for r; ok is false for a double read (no event, no seq).
-func (p *Pipeline) build(r device.Read, o *Options) (*event.Event, bool) {
+// online is the normalised code of an ehc_online read, to be resolved.
+func (p *Pipeline) build(r device.Read, o *Options) (e *event.Event, online string, ok bool) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		panic(fmt.Sprintf("uuid: %v", err)) // only if the system's randomness fails
 	}
-	e := &event.Event{
+	e = &event.Event{
 		EventID:    id.String(),
 		TerminalID: o.TerminalID,
 		OccurredAt: r.At.UTC(),
 		Source:     event.Source{Kind: r.Kind, Device: r.Device, Driver: r.Driver},
 	}
 	if r.Card != nil {
-		return cardEvent(e, r.Card), true
+		return cardEvent(e, r.Card), "", true
 	}
 	c := codes.Classify(r.Data, &codes.Options{Insurance: o.Insurance})
 	e.Code = &event.Code{Type: c.Type, Scheme: c.Scheme, Masked: c.Masked, AIM: r.AIM}
@@ -186,7 +263,7 @@ func (p *Pipeline) build(r device.Read, o *Options) (*event.Event, bool) {
 	case "ehc_offline":
 		res := p.verify.Verify(r.Data, r.Device, o.Now())
 		if res.DoubleRead {
-			return nil, false
+			return nil, "", false
 		}
 		v := &event.Verification{Status: res.Status, Reason: res.Reason, Offline: true, TrustStale: res.TrustStale}
 		if res.Status == "valid" {
@@ -197,15 +274,17 @@ func (p *Pipeline) build(r device.Read, o *Options) (*event.Event, bool) {
 		}
 		e.Verification = v
 	case "ehc_online":
-		// Resolved online by the uplink; until then the kiosk knows the code is
-		// well-formed and that its identity is pending.
+		// Resolved online when a platform is configured; otherwise (or while it cannot
+		// be reached) the kiosk knows the code is well-formed and its identity pending.
+		e.Code.Masked = mask.Token(c.Normalized)
 		e.Verification = &event.Verification{Status: "pending", Reason: "online_required"}
+		online = c.Normalized
 	case "payment", "insurance":
 		// Routed to their own channels; nothing for the agent to verify.
 	default:
 		e.Verification = &event.Verification{Status: "invalid", Reason: c.Reason, Offline: true}
 	}
-	return e, true
+	return e, online, true
 }
 
 // DeviceSink adapts the pipeline to device.Sink for one driver: reads are submitted,

@@ -53,3 +53,19 @@ func (u *Uplink) Resolve(ctx context.Context, code string) (*event.Identity, err
 	}
 	return &id, nil
 }
+
+// ResolveReason is the stable reason of a Resolve error, and whether the code stays
+// pending (the platform could not answer: try again later) rather than invalid.
+func ResolveReason(err error) (reason string, pending bool) {
+	for _, e := range []error{ErrUnknownCode, ErrBadCode} {
+		if errors.Is(err, e) {
+			return e.Error(), false
+		}
+	}
+	for _, e := range []error{ErrUnreachable, ErrAuth, ErrBadAnswer} {
+		if errors.Is(err, e) {
+			return e.Error(), true
+		}
+	}
+	return ErrUnreachable.Error(), true
+}
