@@ -61,12 +61,12 @@ type Subscriber interface {
 
 // Options are what the pipeline needs to know beside its parts.
 type Options struct {
-	TerminalID string
-	Insurance  []*regexp.Regexp
-	Resolver     Resolver     // nil: ehc_online codes stay pending (no platform configured)
-	ResolveError ResolveError // required with Resolver
-	Now        func() time.Time // trusted time (PLATFORM.md, Time); nil = time.Now
-	Logger     *slog.Logger
+	TerminalID   string
+	Insurance    []*regexp.Regexp
+	Resolver     Resolver         // nil: ehc_online codes stay pending (no platform configured)
+	ResolveError ResolveError     // required with Resolver
+	Now          func() time.Time // trusted time (PLATFORM.md, Time); nil = time.Now
+	Logger       *slog.Logger
 }
 
 // Stats counts what the pipeline did; read with Snapshot.
