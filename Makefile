@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages whose tests run with the race detector: the pipeline and the codecs, and
 # everything that owns goroutines.
-RACE_PKGS := ./agent/... ./protocol/... ./offline/... ./drivers/...
+RACE_PKGS := ./agent/... ./protocol/... ./offline/... ./drivers/... ./internal/...
 
 .PHONY: all build demo test vet race fuzz bench deps clean
 
@@ -28,6 +28,8 @@ test: vet
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 vet:
+	@unformatted=$$(gofmt -l agent drivers protocol offline internal); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 # Each fuzz target for FUZZTIME (default 60s).
