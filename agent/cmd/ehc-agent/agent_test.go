@@ -191,7 +191,7 @@ func TestRunReloadStopRestart(t *testing.T) {
 	os.WriteFile(cfg, good, 0o600)
 	writeConfig(t, cfg, state, keys, fmt.Sprintf("  - {name: sim-b, driver: sim, sim: {file: %s, interval: 10ms}}\n", codesB))
 	a.cmd.Process.Signal(syscall.SIGHUP)
-	a.waitFor("#4 sim-b ehc_online pending (online_required)", false, 5*time.Second)
+	a.waitFor("#4 sim-b ehc_online E1D1…D1:1 pending (online_required)", false, 5*time.Second)
 	if took := a.stop(5 * time.Second); took > 5*time.Second {
 		t.Fatalf("stop took %s", took)
 	}
