@@ -10,6 +10,8 @@ pkgs=(
   gcc pkg-config
   chromium         # the local API's demo page tested in a real browser (chromedp)
   mosquitto        # real MQTT broker the fleet tests run against
+  unifont          # glyphs for rendering printed receipts (GBK text) back to PNG
+  systemd udev     # systemd-analyze verify of the unit, udevadm checks of the rules
 )
 
 missing=()

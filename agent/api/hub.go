@@ -96,12 +96,24 @@ func (h *hub) fanoutLocked(q queued) {
 		select {
 		case c.send <- q:
 		default:
-			delete(h.clients, c)
-			c.drop(dropSlow)
-			if h.onDrop != nil {
-				h.onDrop(dropSlow)
-			}
+			h.dropLocked(c, dropSlow)
 		}
+	}
+}
+
+// drop disconnects c for reason from any goroutine: its connection's handler does it
+// to a client that has not taken a message for writeTimeout.
+func (h *hub) drop(c *client, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dropLocked(c, reason)
+}
+
+// dropLocked counts a client once, however many times and ways it is found slow.
+func (h *hub) dropLocked(c *client, reason string) {
+	delete(h.clients, c)
+	if c.drop(reason) && h.onDrop != nil {
+		h.onDrop(reason)
 	}
 }
 
@@ -155,11 +167,14 @@ func newClient(buffer int) *client {
 	return &client{send: make(chan queued, buffer), dropped: make(chan struct{})}
 }
 
-func (c *client) drop(reason string) {
+// drop reports whether this call dropped c (false: it already was).
+func (c *client) drop(reason string) (first bool) {
 	c.once.Do(func() {
 		c.reason = reason
 		close(c.dropped)
+		first = true
 	})
+	return first
 }
 
 // joinJSON is the JSON array of the entries' events.

@@ -7,20 +7,30 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 )
 
+// A slow client, and what the server promises about it. A client is dropped as
+// "slow_consumer" when its queue is full at a publish, or when one message has waited
+// writeTimeout for it (a trickle of events may never fill the queue). The drop is
+// counted (ehc_agent_api_websocket_dropped_total) and logged with resume_after, always.
+// From then on the client gets nothing but the error message and the close frame
+// (1008); but a client that does not read cannot receive even those, and nothing waits
+// on it past dropGrace from the drop: its connection is then cut, and it sees an
+// abnormal closure. Either way it resumes with after=<last seq it processed> and misses
+// nothing, and the pipeline never waited for it (publish only offers to its queue).
 const (
 	// writeTimeout: a single message the client has not taken in this long marks it as
 	// slow even before its queue fills.
 	writeTimeout = 5 * time.Second
-	// dropGrace is how long a dropped slow client has to take the error message and the
-	// close frame (it may just have been paused) before its connection is cut.
+	// dropGrace is how long a dropped slow client has, from its drop, to take the message
+	// in flight, the error message and the close frame (it may just have been paused)
+	// before its connection is cut.
 	dropGrace = 5 * time.Second
-	// closeGrace is the same at shutdown, where the whole stop has one second.
+	// closeGrace is the same at shutdown, where the whole stop has one second: it also
+	// cuts a write still blocked on a client when the server begins to stop.
 	closeGrace = 500 * time.Millisecond
 	// wsSendBuffer bounds the kernel's send buffer for a WebSocket connection. Left to
 	// auto-tuning it grows to megabytes, and a stalled client would then hide thousands
@@ -85,15 +95,66 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	win := s.hub.join(cl, after, replay)
 	defer s.hub.leave(cl)
 
+	// Writes have no deadline of their own: the watchdog bounds every wait on this client
+	// once it is dropped or the server stops, by cutting the connection.
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() { // owned by this handler, which waits for it
+		defer close(watched)
+		s.watchdog(c, raw, cl, done)
+	}()
+	defer func() {
+		close(done)
+		<-watched
+	}()
+
 	sent, reason := s.pump(ctx, c, cl, win)
 	switch reason {
 	case "":
-		c.CloseNow() // the peer went away, or a write failed: nothing left to say
+		c.CloseNow() // the peer went away: nothing left to say
 	case dropSlow:
 		s.log.Warn("local API: WebSocket client dropped", "reason", dropSlow, "resume_after", sent, "remote", r.RemoteAddr)
-		s.closeWith(c, raw, dropGrace, websocket.StatusPolicyViolation, reason, sent)
+		s.closeWith(c, websocket.StatusPolicyViolation, reason, sent)
 	case dropStopping:
-		s.closeWith(c, raw, closeGrace, websocket.StatusGoingAway, reason, sent)
+		s.closeWith(c, websocket.StatusGoingAway, reason, sent)
+	}
+}
+
+// watchdog cuts the connection dropGrace after the client is dropped, or closeGrace
+// after the server begins to stop (whichever ends first), unless the handler is done
+// before. Cutting the raw connection ends at once any write blocked on the client, and
+// the close handshake, whose own time-outs (5 s each) would outlast the stop.
+func (s *Server) watchdog(c *websocket.Conn, raw net.Conn, cl *client, done <-chan struct{}) {
+	grace := closeGrace
+	closing := s.closing
+	select {
+	case <-done:
+		return
+	case <-cl.dropped:
+		grace = dropGrace
+	case <-closing:
+		closing = nil
+	}
+	deadline := time.Now().Add(grace)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for fired := false; !fired; {
+		select {
+		case <-done:
+			return
+		case <-closing: // stopping while a dropped client has its grace: the stop's may be shorter
+			closing = nil
+			if d := time.Now().Add(closeGrace); d.Before(deadline) {
+				deadline = d
+				t.Reset(closeGrace)
+			}
+		case <-t.C:
+			fired = true
+		}
+	}
+	if raw != nil {
+		raw.Close()
+	} else {
+		c.CloseNow() // an embedded Handler without Serve's ConnContext
 	}
 }
 
@@ -101,9 +162,19 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // written and why the server ends the connection ("" when the client did).
 func (s *Server) pump(ctx context.Context, c *websocket.Conn, cl *client, win window) (sent uint64, reason string) {
 	write := func(msg []byte) bool {
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		defer cancel()
-		return c.Write(wctx, websocket.MessageText, msg) == nil
+		// A deadline on the write itself would make coder/websocket close the connection
+		// mid-frame when it passes, leaving no way to tell the client why. So a message
+		// not taken in writeTimeout drops the client instead, which gives it dropGrace
+		// more to take this message, the reason and the close frame (watchdog).
+		t := time.AfterFunc(writeTimeout, func() {
+			select {
+			case <-s.closing: // it is told agent_stopping instead, within closeGrace
+			default:
+				s.hub.drop(cl, dropSlow)
+			}
+		})
+		defer t.Stop()
+		return c.Write(ctx, websocket.MessageText, msg) == nil
 	}
 	stop := func() string {
 		select {
@@ -160,48 +231,20 @@ func (s *Server) pump(ctx context.Context, c *websocket.Conn, cl *client, win wi
 	}
 }
 
-// closeWith tells the client why it is disconnected and where to resume, then closes;
-// a client that takes neither within grace (or closeGrace once the server stops) has
-// its connection cut.
-func (s *Server) closeWith(c *websocket.Conn, raw net.Conn, grace time.Duration, code websocket.StatusCode, reason string, sent uint64) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	if raw != nil {
-		wg.Add(1)
-		go func() { // owned by closeWith, which waits for it
-			defer wg.Done()
-			t := time.NewTimer(grace)
-			defer t.Stop()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			case <-s.closing:
-				t.Reset(closeGrace)
-				select {
-				case <-done:
-					return
-				case <-t.C:
-				}
-			}
-			raw.Close()
-		}()
-	}
+// closeWith tells the client why it is disconnected and where to resume, then closes.
+// It waits on the client only until the watchdog cuts the connection (dropGrace after a
+// drop, closeGrace after the server begins to stop); a cut write or close fails at once.
+func (s *Server) closeWith(c *websocket.Conn, code websocket.StatusCode, reason string, sent uint64) {
 	msg := "resume with after=<the last seq you processed>"
 	if reason == dropStopping {
 		msg = "the agent is stopping; reconnect with after=<the last seq you processed>"
 	}
 	m, _ := json.Marshal(errorMessage{Type: "error", Error: reason, Message: msg, ResumeAfter: sent})
-	wctx, cancel := context.WithTimeout(context.Background(), grace)
-	err := c.Write(wctx, websocket.MessageText, m)
-	cancel()
-	if err == nil {
+	if c.Write(context.Background(), websocket.MessageText, m) == nil {
 		c.Close(code, reason)
 	} else {
 		c.CloseNow()
 	}
-	close(done)
-	wg.Wait()
 }
 
 func limitSendBuffer(raw net.Conn) {

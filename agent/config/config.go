@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 
+	"github.com/ehc-agent/ehc-agent/agent/fleet"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/spf13/viper"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Codes      Codes    `mapstructure:"codes"`
 	Platform   Platform `mapstructure:"platform"`
 	API        API      `mapstructure:"api"`
+	Fleet      Fleet    `mapstructure:"fleet"`
+	Printer    Printer  `mapstructure:"printer"`
 	Devices    []Device `mapstructure:"devices"`
 }
 
@@ -63,13 +66,14 @@ type Codes struct {
 // Device is one configured device.
 type Device struct {
 	Name    string  `mapstructure:"name"`
-	Driver  string  `mapstructure:"driver"` // serial | sim | pcsc | usbhid
+	Driver  string  `mapstructure:"driver"` // serial | sim | pcsc | usbhid | idcard
 	Serial  Serial  `mapstructure:"serial"`
 	Framing Framing `mapstructure:"framing"`
 	Trigger Trigger `mapstructure:"trigger"`
 	Sim     Sim     `mapstructure:"sim"`
 	PCSC    PCSC    `mapstructure:"pcsc"`
 	USB     USB     `mapstructure:"usb"`
+	IDCard  IDCard  `mapstructure:"idcard"`
 }
 
 // Serial is a serial port, by path or by USB ids.
@@ -138,6 +142,27 @@ var defaults = map[string]any{
 	"api.tls_cert":                 "",
 	"api.tls_key":                  "",
 	"api.ws_buffer":                DefaultAPIWSBuffer,
+	"fleet.broker":                 "",
+	"fleet.prefix":                 DefaultFleetPrefix,
+	"fleet.ca_file":                "",
+	"fleet.client_cert":            "",
+	"fleet.client_key":             "",
+	"fleet.command_key":            "",
+	"fleet.events":                 false,
+	"fleet.keepalive":              fleet.DefaultKeepAlive,
+	"fleet.session_expiry":         fleet.DefaultSessionExpiry,
+	"fleet.reconnect_min":          fleet.DefaultReconnectMin,
+	"fleet.reconnect_max":          fleet.DefaultReconnectMax,
+	"fleet.heartbeat":              fleet.DefaultHeartbeat,
+	"printer.transport":            "",
+	"printer.path":                 "",
+	"printer.vid":                  "",
+	"printer.pid":                  "",
+	"printer.address":              "",
+	"printer.baud":                 0, // 0 = 9600, serial only
+	"printer.timeout":              DefaultPrinterTimeout,
+	"printer.paper_width":          DefaultPrinterPaperWidth,
+	"printer.print_width":          0, // 0 = 384 dots (58 mm) / 576 (80 mm)
 }
 
 // Device defaults, applied per list element (viper has no defaults inside lists).

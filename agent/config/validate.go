@@ -18,7 +18,7 @@ var (
 	logLevels  = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 	parities   = map[string]bool{"none": true, "odd": true, "even": true, "mark": true, "space": true}
 	stopBits   = map[string]bool{"1": true, "1.5": true, "2": true}
-	driverList = "serial, sim, pcsc, usbhid"
+	driverList = "serial, sim, pcsc, usbhid, idcard"
 )
 
 // Validate checks every value and returns every problem found, each naming its key.
@@ -57,6 +57,8 @@ func (c *Config) Validate() Errors {
 	}
 	c.Platform.validate(bad)
 	c.API.validate(bad)
+	c.Fleet.validate(bad)
+	c.Printer.validate(bad)
 	names := map[string]int{}
 	for i := range c.Devices {
 		c.Devices[i].validate(fmt.Sprintf("devices[%d]", i), names, i, bad)
@@ -94,6 +96,11 @@ func (d *Device) validate(key string, names map[string]int, i int, bad func(stri
 		d.PCSC.validate(key+".pcsc", bad)
 	case "usbhid":
 		d.USB.validate(key+".usb", bad)
+		if d.Trigger.Type != "" {
+			bad(key+".trigger", "a usbhid device's trigger is usb.trigger")
+		}
+	case "idcard":
+		d.IDCard.validate(key+".idcard", bad)
 	default:
 		bad(key+".driver", "%q is not a driver (one of %s)", d.Driver, driverList)
 	}

@@ -54,6 +54,10 @@ type Daemon struct {
 	api    *api.Server    // nil when the local API is off
 	uplink *uplink.Uplink // nil when no platform is configured
 
+	// reloadRequests lets other goroutines (the fleet) ask Run's goroutine, the only
+	// one that may touch the devices, to reload; the reply is the reload's error.
+	reloadRequests chan chan error
+
 	mu      sync.Mutex // guards the maps below; d.devices is written only by Run's goroutine
 	devices map[string]*running
 	states  map[string]device.State
@@ -69,7 +73,7 @@ type running struct {
 
 // New builds the agent from a valid configuration; nothing runs until Run.
 func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
-	d := &Daemon{path: path, stdout: stdout, cfg: cfg, level: new(slog.LevelVar),
+	d := &Daemon{path: path, stdout: stdout, cfg: cfg, level: new(slog.LevelVar), reloadRequests: make(chan chan error),
 		devices: map[string]*running{}, states: map[string]device.State{}, drops: map[string]uint64{}}
 	d.log = NewLogger(stdout, cfg.Log, d.level, cfg.Console)
 	if err := checkDrivers(cfg); err != nil {
@@ -150,10 +154,18 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		pcancel()
 		return err
 	}
+	if err := d.runFleet(sctx, &swg); err != nil {
+		pcancel()
+		return err
+	}
 
 	dctx, dcancel := context.WithCancel(context.Background())
 	d.applyDevices(dctx, d.cfg.Devices)
 	d.log.Info("agent ready", "terminal_id", d.cfg.TerminalID, "devices", len(d.cfg.Devices), "last_seq", d.outbox.Stats().LastSeq)
+	// Run's own ctx, so that STOPPING=1 goes out as soon as shutdown starts.
+	if err := d.runSystemd(ctx, &swg); err != nil {
+		d.log.Error("systemd notify failed", "reason", "sd_notify", "err", err)
+	}
 
 	for running := true; running; {
 		select {
@@ -161,6 +173,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			running = false
 		case <-reload:
 			d.Reload(dctx)
+		case done := <-d.reloadRequests:
+			done <- d.Reload(dctx)
 		}
 	}
 
@@ -179,15 +193,32 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	return err
 }
 
-// Reload re-reads the configuration file and applies it, or refuses it.
-func (d *Daemon) Reload(ctx context.Context) {
+// fleetReload asks Run's goroutine to reload and waits for the outcome.
+func (d *Daemon) fleetReload(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case d.reloadRequests <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Reload re-reads the configuration file and applies it, or refuses it (the error).
+// Only Run's goroutine may call it.
+func (d *Daemon) Reload(ctx context.Context) error {
 	cfg, err := config.Load(d.path)
 	if err == nil {
 		err = checkDrivers(cfg)
 	}
 	if err != nil {
 		d.log.Error("configuration reload refused; the running configuration stays", "reason", "config_invalid", "err", err.Error())
-		return
+		return err
 	}
 	for _, k := range restartOnly(d.cfg, cfg) {
 		d.log.Warn("configuration change needs a restart to take effect", "key", k)
@@ -197,6 +228,7 @@ func (d *Daemon) Reload(ctx context.Context) {
 	d.applyDevices(ctx, cfg.Devices)
 	d.cfg.Devices, d.cfg.Codes, d.cfg.Log.Level = cfg.Devices, cfg.Codes, cfg.Log.Level
 	d.log.Info("configuration reloaded", "devices", len(cfg.Devices))
+	return nil
 }
 
 func restartOnly(old, new *config.Config) []string {
@@ -215,6 +247,12 @@ func restartOnly(old, new *config.Config) []string {
 	}
 	if !reflect.DeepEqual(old.API, new.API) {
 		keys = append(keys, "api")
+	}
+	if !reflect.DeepEqual(old.Fleet, new.Fleet) {
+		keys = append(keys, "fleet")
+	}
+	if !reflect.DeepEqual(old.Printer, new.Printer) {
+		keys = append(keys, "printer")
 	}
 	if !reflect.DeepEqual(old.Platform, new.Platform) {
 		keys = append(keys, "platform")

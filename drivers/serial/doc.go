@@ -10,9 +10,17 @@
 //   - The port is found by path, or by USB VID/PID (and serial number) through the port
 //     enumerator, re-resolved before every open: /dev/ttyACM0 may come back as ttyACM1.
 //   - Reconnects back off from 100 ms, doubling to 5 s, and start again from 100 ms after
-//     every successful open. A pulled cable (Read fails, or go.bug.st/serial reports
-//     PortClosed, which is how it reports EOF on a hung-up tty) is reported as
-//     "disconnected" with a reason; the framer's partial scan is reported as a drop.
+//     every successful open. On Linux the wait also ends when a node that may be the port
+//     appears (inotify: the configured path's directory and those its symlinks point
+//     into, or /dev's tty nodes for USB ids), about 20 ms after the burst of events of a
+//     plug; so a scanner is back within a fraction of a second of its cable however long
+//     it was out, not up to 5 s later. Once such an attempt fails, the next waits at least
+//     100 ms, doubling to 250 ms while they fail, so a directory that churns costs at
+//     most four failed opens a second. Watches exist only while disconnected. Elsewhere, and if inotify
+//     fails, the backoff alone applies.
+//   - A pulled cable (Read fails, or go.bug.st/serial reports PortClosed, which is how it
+//     reports EOF on a hung-up tty) is reported as "disconnected" with a reason; the
+//     framer's partial scan is reported as a drop.
 //   - No CPU while idle: reads block. The port's read timeout is armed only after bytes
 //     arrive, so that Framer.Expire runs once Timeout() has passed without a byte (the end
 //     of an idle-framed scan, a stale partial); once it has run, reads block again.

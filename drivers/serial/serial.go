@@ -76,6 +76,7 @@ type Device struct {
 	log      *slog.Logger
 
 	modemOnce sync.Once // DTR/RTS failures are logged once per device, not per reconnect
+	noWatch   bool      // tests: reconnect on the backoff alone, as on systems without inotify
 
 	mu   sync.Mutex    // guards port, and every write to it
 	port goserial.Port // open port; nil while disconnected
@@ -242,9 +243,21 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	}
 	r := &run{d: d, sink: sink, fr: fr}
 	r.state(device.StateConnecting, ReasonStart, "")
+	var w *watcher
+	if !d.noWatch {
+		w = newWatcher(d.log)
+		defer w.close()
+	}
 	backoff := MinBackoff
-	var lastFail string
+	// spacing is the least time from an attempt to the next one the watcher causes. Nothing
+	// at first or after a session: no failed attempt yet says the directory churns.
+	var spacing time.Duration
+	var lastFail, lastPath string
 	for ctx.Err() == nil {
+		// Armed before the attempt, so that a node appearing just after it fails is
+		// still seen: the attempt covers everything before, the watch everything after.
+		w.arm(d.watchTargets(lastPath))
+		tried := time.Now()
 		port, path, reason, detail := d.open()
 		if port == nil {
 			// Only a change of reason is news: a scanner left unplugged would
@@ -255,23 +268,26 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 				d.log.Info("serial port not opened; retrying", "reason", reason, "detail", detail, "backoff", backoff)
 			}
 		} else {
-			lastFail = ""
-			backoff = MinBackoff
+			w.disarm()
+			lastFail, lastPath = "", path
+			backoff, spacing = MinBackoff, 0
 			reason, detail = r.session(ctx, port, path)
 			if ctx.Err() != nil {
 				break
 			}
 			r.state(device.StateDisconnected, reason, detail)
 			d.log.Warn("serial port lost; reconnecting", "reason", reason, "detail", detail, "path", path)
+			// Watch from now, not from the first attempt: a quick replug is then seen
+			// at once rather than when the first backoff ends.
+			w.arm(d.watchTargets(lastPath))
 		}
 		// Even after a disconnect, wait first: the device node of a pulled cable
 		// usually lingers a moment, and a device that fails at once must not spin.
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+		// The backoff bounds the wait; a candidate node appearing ends it sooner.
+		if waitRetry(ctx.Done(), w.events(), backoff, tried.Add(spacing)) {
+			d.log.Debug("serial port may be back; retrying", "reason", "device_appeared")
+			spacing = min(max(2*spacing, MinBackoff), maxWatchSpacing)
 		}
-		t.Stop()
 		backoff = min(2*backoff, MaxBackoff)
 	}
 	r.state(device.StateStopped, ReasonStopped, "")

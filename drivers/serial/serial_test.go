@@ -116,9 +116,8 @@ func TestSSI(t *testing.T) {
 			}
 			rec.expectRead(t, long, "ssi:1C")
 
-			// Two packets in the middle of a long scan (of 5) NAKed and resent. The data
-			// must not repeat every 250 bytes: with continuation packets, a resent packet
-			// equal to the one accepted before it is taken for a duplicate (protocol/ssi).
+			// Two packets in the middle of a long scan (of 5) NAKed and resent. Numbered
+			// data shows any packet lost, repeated or out of order.
 			var mixed []byte
 			for i := range 200 {
 				mixed = fmt.Appendf(mixed, "%04d,", i)
@@ -132,6 +131,43 @@ func TestSSI(t *testing.T) {
 			t.Logf("scanner stats: %+v", st)
 			if st.NAKs != 3 || st.Timeouts != 0 {
 				t.Fatalf("want 3 NAKs and no time-outs: %+v", st)
+			}
+		})
+	}
+}
+
+// A repetitive 1,000-byte scan is four identical 250-byte packets with continuation.
+// The second is NAKed (bad checksum) and resent with the retransmit bit: the same bytes
+// as the packet accepted just before it, which is still new data. Once it was taken for
+// a duplicate and the scan arrived 250 bytes short. Multipacket segments carry their
+// index, so they never looked alike; both are checked.
+func TestSSIRepetitiveResend(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789"), 100)
+	for _, cont := range []bool{true, false} {
+		t.Run(fmt.Sprintf("continuation=%v", cont), func(t *testing.T) {
+			vs := scanner(t, vscanner.Config{Framing: vscanner.SSI, Baud: 115200, Continuation: cont, AckTimeout: 2 * time.Second})
+			_, rec := start(t, Config{Path: vs.Link(), Baud: 115200, Framing: framing.Config{Type: "ssi"}})
+			rec.waitState(t, device.StateConnected)
+			ctx := testCtx(t)
+			for i := range 2 { // the second time, the framer has seen this very scan before
+				if err := vs.Send(ctx, payload, vscanner.BadChecksum(1)); err != nil {
+					t.Fatal(err)
+				}
+				x := rec.waitRead(t)
+				if !bytes.Equal(x.Data, payload) {
+					t.Fatalf("scan %d: %d bytes, want the %d sent exactly", i, len(x.Data), len(payload))
+				}
+				rec.waitDrop(t, framing.ReasonBadChecksum)
+			}
+			rec.expectNoRead(t, 100*time.Millisecond)
+			st := vs.Stats()
+			if st.NAKs != 2 || st.Retransmits != 2 || st.Timeouts != 0 || st.Scans != 2 {
+				t.Fatalf("want 2 scans, 2 NAKs and resends, no time-outs: %+v", st)
+			}
+			for _, d := range rec.dropsSoFar() {
+				if d.Reason != framing.ReasonBadChecksum {
+					t.Errorf("drop %+v", d)
+				}
 			}
 		})
 	}

@@ -73,7 +73,17 @@ const (
 //     below 4 starts such a run too, as "noise", without a NAK: nothing shows a packet was
 //     lost, and a NAK would only make the scanner resend one already delivered.
 //   - A retransmit (status bit 0) identical, status aside, to the packet accepted last is
-//     ACKed again and dropped as "duplicate". This memory survives Reset, so a scan is not
+//     ACKed again and dropped as "duplicate": our ACK was lost, and the scanner, having
+//     sent nothing since, resends what we already have. Only that case: a packet without
+//     the retransmit bit is never a duplicate, and the memory is forgotten as soon as any
+//     byte arrives that is not a good packet (a NAKed packet, noise, a packet cut short,
+//     bytes pending at Reset). Such bytes show the scanner sent something after the
+//     packet we ACKed, so its next retransmit is of that, and may carry the very same
+//     bytes: a long repetitive scan cut into continuation packets is made of identical
+//     ones. Mistaking that resend for a duplicate would deliver the scan a packet short,
+//     silently. The cost is the rare double fault (our ACK lost and the resend garbled):
+//     the packet is then delivered twice, which a repeated scan survives as well as a
+//     short one would. The memory survives a Reset with nothing pending, so a scan is not
 //     delivered twice across a short disconnect.
 //   - Expire drops the bytes of a packet cut short, and delivers any complete packet found
 //     after them. A scan half-reassembled from complete packets is kept: if our ACK was lost,
@@ -101,7 +111,7 @@ type Framer struct {
 	next  int    // modeSegments: index of the segment expected next
 
 	last  [MaxLen]byte // header and data of the packet accepted last, retransmit bit cleared
-	lastN int
+	lastN int          // 0: no packet a retransmit could duplicate
 
 	ack, mack, nak []byte
 }
@@ -136,6 +146,9 @@ func (f *Framer) Expire(ev []Event) []Event {
 // reports them as one "disconnected" drop.
 func (f *Framer) Reset(ev []Event) []Event {
 	lost := f.n + f.skipped
+	if f.n > 0 {
+		f.lastN = 0 // part of a packet sent after the one accepted last (see skip)
+	}
 	if f.mode != modeNone {
 		lost += f.raw
 	}
@@ -181,9 +194,12 @@ func (f *Framer) drain(ev []Event, final bool) []Event {
 	return ev
 }
 
-// skip starts a run of bad bytes with the byte at the head of buf.
+// skip starts a run of bad bytes with the byte at the head of buf. Those bytes are the
+// scanner's (or the line's) after the packet accepted last, so that packet is forgotten:
+// the next retransmit is of whatever they were, not a duplicate (see Framer).
 func (f *Framer) skip(why string) {
 	f.skipping, f.why, f.skipped = true, why, 1
+	f.lastN = 0
 	f.shift(1)
 }
 
@@ -256,7 +272,7 @@ func (f *Framer) packet(pk Packet, raw []byte, ev []Event) []Event {
 
 func (f *Framer) isLast(body []byte) bool {
 	last := f.last[:f.lastN]
-	return len(body) == len(last) &&
+	return f.lastN > 0 && len(body) == len(last) &&
 		bytes.Equal(body[:3], last[:3]) &&
 		body[3]&^StatusRetransmit == last[3] &&
 		bytes.Equal(body[4:], last[4:])

@@ -198,6 +198,111 @@ func TestFramerDuplicateRetransmit(t *testing.T) {
 	expect(t, f.Feed(other, nil), "reply ACK", "scan 1C Z")
 }
 
+// A repetitive scan cut into continuation packets is made of identical packets. When one
+// is NAKed, its resend (retransmit bit set) carries the same bytes as the packet accepted
+// before it, and must be delivered: the scan was once delivered 250 bytes short here.
+func TestFramerResendAfterNAKEqualToLastPacket(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789"), 100) // 1,000 bytes: four identical packets of 250
+	stream := continued(t, TypeQR, payload, MaxData-1)
+	var pk [][]byte
+	for b := stream; len(b) > 0; b = b[int(b[0])+ckLen:] {
+		pk = append(pk, b[:int(b[0])+ckLen])
+	}
+	if len(pk) != 4 || !bytes.Equal(pk[0], pk[1]) {
+		t.Fatalf("want 4 packets, the first two identical: %d", len(pk))
+	}
+	retransmit := func(p []byte) []byte {
+		p = bytes.Clone(p)
+		p[3] |= StatusRetransmit
+		binaryPutChecksum(p)
+		return p
+	}
+	corrupt := bytes.Clone(pk[1])
+	corrupt[len(corrupt)-1] ^= 0x01
+	scan := func(ev []Event) []byte {
+		t.Helper()
+		var got []byte
+		n := 0
+		for _, e := range ev {
+			if e.Kind == EventScan {
+				got, n = e.Data, n+1
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d scans: %q", n, describe(ev))
+		}
+		return got
+	}
+
+	t.Run("NAK then resend", func(t *testing.T) {
+		// The scanner's side of it: a packet waits for its answer, so the resend follows
+		// the NAK; fed in one go and byte by byte, the events are the same.
+		in := cat(pk[0], corrupt, retransmit(pk[1]), pk[2], pk[3])
+		for _, size := range []int{1, 97, len(in)} {
+			ev := feedChunks(NewFramer(4096), in, size)
+			expect(t, ev, "reply ACK", "reply NAK", fmt.Sprintf("drop bad_checksum %d", len(corrupt)),
+				"reply ACK", "reply ACK", "reply ACK", "scan 1C 01234567890123456789…(1000 bytes)")
+			if got := scan(ev); !bytes.Equal(got, payload) {
+				t.Fatalf("chunk %d: scan of %d bytes, want the %d sent", size, len(got), len(payload))
+			}
+		}
+	})
+	t.Run("resend after a packet cut short", func(t *testing.T) {
+		// The second packet is lost half-way (no NAK: nothing complete arrived); the
+		// scanner times out and resends it. The resend is new data, not a duplicate.
+		f := NewFramer(4096)
+		ev := f.Feed(cat(pk[0], pk[1][:100]), nil)
+		ev = f.Expire(ev)
+		ev = f.Feed(cat(retransmit(pk[1]), pk[2], pk[3]), ev)
+		expect(t, ev, "reply ACK", "drop stale_partial 100", "reply ACK", "reply ACK", "reply ACK",
+			"scan 1C 01234567890123456789…(1000 bytes)")
+		if got := scan(ev); !bytes.Equal(got, payload) {
+			t.Fatalf("scan of %d bytes", len(got))
+		}
+	})
+	t.Run("resend after noise", func(t *testing.T) {
+		// The second packet's length byte is garbled into a byte below 4: skipped as
+		// noise along with the rest of it (no NAK), then resent after a time-out.
+		f := NewFramer(4096)
+		garbled := bytes.Clone(pk[1])
+		garbled[0] = 0x02
+		ev := f.Feed(cat(pk[0], garbled), nil)
+		ev = f.Expire(ev)
+		ev = f.Feed(cat(retransmit(pk[1]), pk[2], pk[3]), ev)
+		if got := scan(ev); !bytes.Equal(got, payload) {
+			t.Fatalf("scan of %d bytes: %q", len(got), describe(ev))
+		}
+	})
+	t.Run("a lost ACK is still a duplicate", func(t *testing.T) {
+		// Our ACK of the first packet is lost: its resend, with nothing in between, is the
+		// duplicate; the second packet (no retransmit bit) equal to it is data.
+		in := cat(pk[0], retransmit(pk[0]), pk[1], retransmit(pk[1]), pk[2], pk[3])
+		ev := NewFramer(4096).Feed(in, nil)
+		d := fmt.Sprintf("drop duplicate %d", len(pk[0]))
+		expect(t, ev, "reply ACK", "reply ACK", d, "reply ACK", "reply ACK", d, "reply ACK", "reply ACK",
+			"scan 1C 01234567890123456789…(1000 bytes)")
+		if got := scan(ev); !bytes.Equal(got, payload) {
+			t.Fatalf("scan of %d bytes", len(got))
+		}
+	})
+	t.Run("not a retransmit, never a duplicate", func(t *testing.T) {
+		// Identical packets without the retransmit bit are each data.
+		ev := NewFramer(4096).Feed(cat(pk[0], pk[1], pk[1], pk[1], pk[3]), nil)
+		if got := scan(ev); !bytes.Equal(got, bytes.Repeat([]byte("0123456789"), 125)) {
+			t.Fatalf("scan of %d bytes: %q", len(got), describe(ev))
+		}
+	})
+	t.Run("a disconnect mid-packet forgets it", func(t *testing.T) {
+		// The port went away while the second packet was arriving: after the reconnect
+		// the scanner resends that packet, not the first.
+		f := NewFramer(4096)
+		p := mustPacket(t, OpDecodeData, 0x20, TypeQR, 'X')
+		f.Feed(cat(p, p[:3]), nil)
+		f.Reset(nil)
+		expect(t, f.Feed(retransmit(p), nil), "reply ACK", "scan 1C X")
+	})
+}
+
 func TestFramerSegmentRetransmitMidScan(t *testing.T) {
 	segs := specSegments(t)
 	again := mustPacket(t, OpMultipacket, StatusRetransmit, append([]byte{1}, rep('Z', 250)...)...)

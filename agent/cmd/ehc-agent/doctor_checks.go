@@ -1,0 +1,394 @@
+package main
+
+// Checks of an installed agent for `ehc-agent doctor`: configuration, state directory,
+// trust store, pcscd, the running agent (outbox, clock, platform), the local API port.
+// Each failure says how to fix it. Like every doctor check they only look: doctor runs
+// beside a live agent, whose database it never opens (bbolt allows one process), asking
+// the agent's local API instead.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/agent/daemon"
+	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
+	"github.com/ehc-agent/ehc-agent/offline/trust"
+)
+
+func init() {
+	doctorChecks = append(doctorChecks, func(ctx context.Context) []doctorResult {
+		var rows []doctorResult
+		for _, c := range doctorInstallChecks(installedConfig(doctorConfigPath())) {
+			rows = append(rows, c(ctx)...)
+		}
+		return rows
+	})
+}
+
+// installedConfig is path, or when none was given the configuration the package or
+// the Windows service reads, if it exists: doctor checks what the service will run.
+func installedConfig(path string) string {
+	if path != "" {
+		return path
+	}
+	def := "/etc/ehc-agent/agent.yaml"
+	if runtime.GOOS == "windows" {
+		def = filepath.Join(os.Getenv("ProgramData"), "ehc-agent", "agent.yaml")
+	}
+	if _, err := os.Stat(def); err == nil {
+		return def
+	}
+	return ""
+}
+
+// doctorInstallChecks returns the installation checks for the configuration at path
+// ("" = built-in defaults and the environment, as `run` reads them).
+func doctorInstallChecks(path string) []doctorCheck {
+	e := &doctorEnv{path: path, now: time.Now, pcscSocket: pcscSocketPath()}
+	return []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkAPIPort}
+}
+
+// doctorEnv is what the checks share: the configuration, loaded once, and the running
+// agent's status, asked once.
+type doctorEnv struct {
+	path       string
+	now        func() time.Time
+	pcscSocket string // "" where pcscd is not a unix socket (Windows)
+
+	cfgOnce sync.Once
+	cfg     *config.Config
+	cfgErr  error
+
+	agentOnce sync.Once
+	agent     agentProbe
+}
+
+// agentProbe is what the local API said.
+type agentProbe struct {
+	answered bool // something ehc-agent-like answered /healthz
+	status   *daemon.Status
+	err      error // why there is no status
+}
+
+func (e *doctorEnv) config() (*config.Config, error) {
+	e.cfgOnce.Do(func() { e.cfg, e.cfgErr = config.Load(e.path) })
+	return e.cfg, e.cfgErr
+}
+
+func row(check, status, detail string) []doctorResult {
+	return []doctorResult{{Check: check, Status: status, Detail: detail}}
+}
+
+func (e *doctorEnv) checkConfig(context.Context) []doctorResult {
+	name := e.path
+	if name == "" {
+		name = "(built-in defaults and EHC_AGENT_* environment)"
+	}
+	cfg, err := e.config()
+	if err != nil {
+		var problems []string
+		if es, ok := config.AsErrors(err); ok {
+			for _, x := range es {
+				problems = append(problems, x.Error())
+			}
+		} else {
+			problems = append(problems, err.Error())
+		}
+		return row("configuration", doctorFail, fmt.Sprintf("%s: %s — fix: correct these keys (every key is explained in agent.example.yaml)",
+			name, strings.Join(problems, "; ")))
+	}
+	drivers := map[string]bool{}
+	for _, d := range daemon.Drivers() {
+		drivers[d] = true
+	}
+	for i, d := range cfg.Devices {
+		if !drivers[d.Driver] {
+			return row("configuration", doctorFail, fmt.Sprintf("%s: devices[%d].driver %q is not in this build (drivers: %s) — fix: use one of those, or the Linux build for USB",
+				name, i, d.Driver, strings.Join(daemon.Drivers(), ", ")))
+		}
+	}
+	return row("configuration", doctorPass, fmt.Sprintf("%s: terminal %s, %d device(s)", name, cfg.TerminalID, len(cfg.Devices)))
+}
+
+func (e *doctorEnv) checkStateDir(context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil // the configuration row said why
+	}
+	dir := cfg.StateDir
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return row("state_dir", doctorWarn, dir+" does not exist yet; the agent creates it at its first start")
+	case err != nil:
+		return row("state_dir", doctorFail, err.Error()+" — fix: check the permissions of its parent directories")
+	case !fi.IsDir():
+		return row("state_dir", doctorFail, dir+" is not a directory — fix: set state_dir to a directory")
+	}
+	// Writable is proven by writing: permission bits do not tell about ACLs, read-only
+	// mounts or a full disk. The probe file is removed at once.
+	f, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		return row("state_dir", doctorFail, fmt.Sprintf("%s is not writable by this user: %v — fix: run doctor as the agent's user (sudo -u ehc-agent ehc-agent doctor) or chown -R ehc-agent:ehc-agent %s", dir, err, dir))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return row("state_dir", doctorWarn, fmt.Sprintf("%s is writable, but mode %v lets other users in (it holds the outbox key and the API token) — fix: chmod 700 %s", dir, fi.Mode().Perm(), dir))
+	}
+	return row("state_dir", doctorPass, dir+" is writable")
+}
+
+func (e *doctorEnv) checkTrust(ctx context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil
+	}
+	anchorPath := filepath.Join(cfg.Trust.Dir, trust.AnchorFile)
+	b, err := os.ReadFile(anchorPath)
+	if err != nil {
+		return row("trust anchor", doctorFail, fmt.Sprintf("%v — fix: put the platform's trust anchor public key in %s (the agent does not start without it)", err, anchorPath))
+	}
+	if _, err := sm2sig.ParsePublicKeyText(b); err != nil {
+		return row("trust anchor", doctorFail, fmt.Sprintf("%s: not a trust anchor public key (%v) — fix: 130 hex digits 04‖X‖Y or a PEM PUBLIC KEY", anchorPath, err))
+	}
+	rows := row("trust anchor", doctorPass, anchorPath)
+
+	// The running agent's store may hold a newer key set than the directory (trust
+	// sync): ask it first.
+	if a := e.probeAgent(ctx); a.status != nil {
+		return append(rows, trustRow("trust store", a.status.Trust, "the running agent", cfg.Trust.Staleness)...)
+	}
+	ks := filepath.Join(cfg.Trust.Dir, trust.KeySetFile)
+	if _, err := os.Stat(ks); errors.Is(err, fs.ErrNotExist) {
+		return append(rows, row("trust store", doctorWarn, fmt.Sprintf("no %s, and no running agent to ask for its cached one: codes verify only once the platform sent a key set — fix: configure platform.url, or put a key set in %s", trust.KeySetFile, ks))...)
+	}
+	st, err := trust.LoadDir(cfg.Trust.Dir, trust.Options{StalenessLimit: cfg.Trust.Staleness})
+	if err != nil {
+		return append(rows, row("trust store", doctorFail, err.Error()+" — fix: replace it with the platform's current documents")...)
+	}
+	return append(rows, trustRow("trust store", st.Versions(e.now()), cfg.Trust.Dir, cfg.Trust.Staleness)...)
+}
+
+func trustRow(check string, v trust.Versions, from string, limit time.Duration) []doctorResult {
+	switch {
+	case !v.HasKeySet:
+		return row(check, doctorFail, from+" has no key set: every code fails with unknown_root_key — fix: check the platform connection (trust sync), or put a keyset.json in trust.dir")
+	case v.Stale:
+		return row(check, doctorWarn, fmt.Sprintf("%s: key set v%d is stale (next_update %s, more than %v ago): results carry trust_stale — fix: check the platform connection (trust sync)",
+			from, v.KeySet, v.NextUpdate.UTC().Format(time.RFC3339), limit))
+	}
+	return row(check, doctorPass, fmt.Sprintf("%s: key set v%d, next update %s, revocations v%d", from, v.KeySet, v.NextUpdate.UTC().Format(time.RFC3339), v.Revocations))
+}
+
+// pcscSocketPath is where pcsc-lite's clients find pcscd (its PCSCLITE_CSOCK_NAME).
+func pcscSocketPath() string {
+	if runtime.GOOS == "windows" {
+		return ""
+	}
+	if p := os.Getenv("PCSCLITE_CSOCK_NAME"); p != "" {
+		return p
+	}
+	return "/run/pcscd/pcscd.comm"
+}
+
+func (e *doctorEnv) checkPCSC(ctx context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil
+	}
+	var readers []string
+	for _, d := range cfg.Devices {
+		if d.Driver == "pcsc" {
+			readers = append(readers, d.Name)
+		}
+	}
+	if len(readers) == 0 {
+		return row("pcscd", doctorInfo, "no card reader configured")
+	}
+	if e.pcscSocket == "" {
+		return row("pcscd", doctorInfo, "Windows: card readers go through the Smart Card service (SCardSvr); check it runs: sc.exe query SCardSvr")
+	}
+	// Connecting is what every PC/SC client does first; with socket activation it also
+	// starts pcscd. Whether the agent's user may go further is polkit's decision
+	// (60-ehc-agent-pcscd.rules), which the readers' state in the agent's status shows.
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "unix", e.pcscSocket)
+	if err != nil {
+		return row("pcscd", doctorFail, fmt.Sprintf("not reachable at %s (%v), needed by %s — fix: apt install pcscd && systemctl enable --now pcscd.socket",
+			e.pcscSocket, err, strings.Join(readers, ", ")))
+	}
+	c.Close()
+	return row("pcscd", doctorPass, fmt.Sprintf("reachable at %s, for %s", e.pcscSocket, strings.Join(readers, ", ")))
+}
+
+// probeAgent asks the local API of a running agent: /healthz, which needs no token,
+// tells an agent from another program on the port; /v1/status needs the token file.
+func (e *doctorEnv) probeAgent(ctx context.Context) agentProbe {
+	e.agentOnce.Do(func() {
+		cfg, err := e.config()
+		if err != nil {
+			e.agent.err = err
+			return
+		}
+		e.agent = probeAPI(ctx, cfg)
+	})
+	return e.agent
+}
+
+func probeAPI(ctx context.Context, cfg *config.Config) agentProbe {
+	a := cfg.API
+	if a.Listen == "" {
+		return agentProbe{err: errors.New("the local API is off (api.listen is empty)")}
+	}
+	scheme, client := "http", &http.Client{Timeout: 3 * time.Second}
+	if a.TLSCert != "" {
+		scheme = "https"
+		pool := x509.NewCertPool()
+		if pem, err := os.ReadFile(a.TLSCert); err == nil {
+			pool.AppendCertsFromPEM(pem)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	base := scheme + "://" + a.Listen
+	get := func(path, token string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return client.Do(req)
+	}
+	resp, err := get("/healthz", "")
+	if err != nil {
+		return agentProbe{err: err}
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return agentProbe{err: fmt.Errorf("%s/healthz answered %s: not an ehc-agent", base, resp.Status)}
+	}
+	p := agentProbe{answered: true}
+	tokenPath := a.TokenFile
+	if tokenPath == "" {
+		tokenPath = filepath.Join(cfg.StateDir, "api.token")
+	}
+	tb, err := os.ReadFile(tokenPath)
+	if err != nil {
+		p.err = fmt.Errorf("cannot read the API token (%v): run doctor as root or as the ehc-agent user", err)
+		return p
+	}
+	resp, err = get("/v1/status", strings.TrimSpace(string(tb)))
+	if err != nil {
+		p.err = err
+		return p
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		p.err = fmt.Errorf("/v1/status answered %s", resp.Status)
+		return p
+	}
+	var st daemon.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		p.err = fmt.Errorf("/v1/status: %v", err)
+		return p
+	}
+	p.status = &st
+	return p
+}
+
+// outboxOldestWarn is the age of the oldest undelivered event past which the platform
+// is considered out of reach for long enough to look at.
+const outboxOldestWarn = time.Hour
+
+func (e *doctorEnv) checkAgent(ctx context.Context) []doctorResult {
+	if _, err := e.config(); err != nil {
+		return nil
+	}
+	a := e.probeAgent(ctx)
+	if a.status == nil {
+		if a.answered {
+			return row("agent", doctorWarn, "running, but its status is not readable: "+a.err.Error())
+		}
+		return row("agent", doctorInfo, fmt.Sprintf("not running or not reachable (%v); outbox: `ehc-agent queue status` reads it while the agent is stopped", a.err))
+	}
+	s := a.status
+	rows := row("agent", doctorPass, "running, terminal "+s.TerminalID)
+
+	ob := s.Outbox
+	detail := fmt.Sprintf("%d pending, %d dead letter(s), last seq %d", ob.Pending, ob.Dead, ob.LastSeq)
+	age := time.Duration(0)
+	if ob.Pending > 0 && !ob.Oldest.IsZero() {
+		age = e.now().Sub(ob.Oldest)
+		detail += fmt.Sprintf(", oldest %s old", age.Round(time.Second))
+	}
+	switch {
+	case ob.Full:
+		rows = append(rows, row("outbox", doctorFail, detail+": over its cap (outbox_full) — fix: restore the platform connection; nothing is dropped meanwhile")...)
+	case ob.Dead > 0:
+		rows = append(rows, row("outbox", doctorWarn, detail+" — fix: `ehc-agent queue dead` shows why the platform refused them; `queue retry` once fixed")...)
+	case age > outboxOldestWarn:
+		rows = append(rows, row("outbox", doctorWarn, detail+" — fix: check the platform connection below")...)
+	default:
+		rows = append(rows, row("outbox", doctorPass, detail)...)
+	}
+
+	u := s.Uplink
+	if u == nil {
+		return append(rows, row("platform", doctorInfo, "no platform configured: events wait in the outbox; clock offset unknown")...)
+	}
+	switch u.State {
+	case "auth_failed":
+		rows = append(rows, row("platform", doctorFail, u.URL+": the platform refuses this terminal's signature ("+u.LastError+") — fix: register the public key in <terminal_key>.pub at the platform")...)
+	case "retrying":
+		rows = append(rows, row("platform", doctorWarn, fmt.Sprintf("%s: retrying since %s (%s) — fix: check network, DNS, proxy and platform.ca_file",
+			u.URL, u.LastErrorAt.UTC().Format(time.RFC3339), u.LastError))...)
+	default:
+		rows = append(rows, row("platform", doctorPass, u.URL+": "+u.State)...)
+	}
+	off := fmt.Sprintf("%+.1f s from the platform's clock", u.ClockOffsetSeconds)
+	if u.LastSuccess.IsZero() {
+		rows = append(rows, row("clock", doctorInfo, "offset unknown: no answer from the platform yet")...)
+	} else if u.ClockOffset {
+		rows = append(rows, row("clock", doctorWarn, off+": beyond platform.clock_offset_limit, the agent uses the platform's time — fix: enable time sync (timedatectl set-ntp true; on Windows w32tm /resync)")...)
+	} else {
+		rows = append(rows, row("clock", doctorPass, off)...)
+	}
+	return rows
+}
+
+func (e *doctorEnv) checkAPIPort(ctx context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil
+	}
+	addr := cfg.API.Listen
+	if addr == "" {
+		return row("local API", doctorInfo, "off (api.listen is empty)")
+	}
+	if a := e.probeAgent(ctx); a.answered {
+		return row("local API", doctorPass, addr+" answered by the running agent")
+	}
+	// Nothing answers as an agent: the port must be free for the agent's next start.
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return row("local API", doctorFail, fmt.Sprintf("%s is taken by another program or not bindable (%v) — fix: stop that program or set api.listen (and the kiosk's URL) to a free port", addr, err))
+	}
+	l.Close()
+	return row("local API", doctorPass, addr+" is free for the agent")
+}

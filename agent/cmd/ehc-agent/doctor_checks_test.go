@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/offline/issuer"
+)
+
+// runChecks runs the installation checks for the configuration at path and returns the
+// rows by check name.
+func runChecks(t *testing.T, e *doctorEnv) map[string]doctorResult {
+	t.Helper()
+	rows := map[string]doctorResult{}
+	checks := []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkAPIPort}
+	for _, c := range checks {
+		for _, r := range c(context.Background()) {
+			if _, dup := rows[r.Check]; dup {
+				t.Errorf("two rows for %q", r.Check)
+			}
+			rows[r.Check] = r
+		}
+	}
+	return rows
+}
+
+func wantRow(t *testing.T, rows map[string]doctorResult, check, status, detail string) {
+	t.Helper()
+	r, ok := rows[check]
+	if !ok {
+		t.Errorf("no %q row; rows: %v", check, rows)
+		return
+	}
+	if r.Status != status || !strings.Contains(r.Detail, detail) {
+		t.Errorf("%s: %s %q, want %s containing %q", check, r.Status, r.Detail, status, detail)
+	}
+}
+
+type doctorFixture struct {
+	dir, cfg, state, trust string
+}
+
+func newDoctorFixture(t *testing.T, api string, devices string) *doctorFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &doctorFixture{dir: dir, cfg: filepath.Join(dir, "agent.yaml"), state: filepath.Join(dir, "state"), trust: filepath.Join(dir, "trust")}
+	if _, err := issuer.GenerateKeys(f.trust, issuer.GenerateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The environment would win over the file (TestMain sets an ephemeral API port).
+	t.Setenv("EHC_AGENT_API_LISTEN", api)
+	yaml := fmt.Sprintf("terminal_id: T-DOC\nstate_dir: %s\ntrust: {dir: %s}\napi: {listen: %q}\ndevices:\n%s", f.state, f.trust, api, devices)
+	if err := os.WriteFile(f.cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *doctorFixture) env(now time.Time, pcsc string) *doctorEnv {
+	return &doctorEnv{path: f.cfg, now: func() time.Time { return now }, pcscSocket: pcsc}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestDoctorBadConfigFailsAndStops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(path, []byte("terminal_idd: x\n"), 0o600)
+	rows := runChecks(t, &doctorEnv{path: path, now: time.Now})
+	wantRow(t, rows, "configuration", doctorFail, "terminal_idd: unknown key")
+	if !strings.Contains(rows["configuration"].Detail, "fix:") {
+		t.Errorf("no fix hint: %q", rows["configuration"].Detail)
+	}
+	if len(rows) != 1 {
+		t.Errorf("checks ran on a refused configuration: %v", rows)
+	}
+}
+
+func TestDoctorStoppedAgent(t *testing.T) {
+	addr := freePort(t)
+	f := newDoctorFixture(t, addr, "  - {name: desk-reader, driver: pcsc, pcsc: {reader: 'Virtual PCD 00 00'}}\n")
+	now := time.Now()
+
+	// pcscd: a real unix socket accepting connections, as pcscd's does.
+	sock := filepath.Join(f.dir, "pcscd.comm")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	rows := runChecks(t, f.env(now, sock))
+	wantRow(t, rows, "configuration", doctorPass, "terminal T-DOC, 1 device(s)")
+	wantRow(t, rows, "state_dir", doctorWarn, "does not exist yet")
+	wantRow(t, rows, "trust anchor", doctorPass, "anchor.pub")
+	wantRow(t, rows, "trust store", doctorPass, f.trust+": key set v")
+	wantRow(t, rows, "pcscd", doctorPass, "reachable at "+sock+", for desk-reader")
+	wantRow(t, rows, "agent", doctorInfo, "not running")
+	wantRow(t, rows, "local API", doctorPass, addr+" is free")
+
+	// Another program on the port, a world-readable state directory, no pcscd, a stale
+	// key set, a missing anchor: each is reported with a fix.
+	taken, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(f.state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(f.state, 0o755)
+	rows = runChecks(t, f.env(now.Add(10*365*24*time.Hour), filepath.Join(f.dir, "no-pcscd")))
+	wantRow(t, rows, "local API", doctorFail, "taken by another program")
+	wantRow(t, rows, "state_dir", doctorWarn, "chmod 700")
+	wantRow(t, rows, "pcscd", doctorFail, "fix: apt install pcscd")
+	wantRow(t, rows, "trust store", doctorWarn, "is stale")
+
+	taken.Close()
+	os.Chmod(f.state, 0o700)
+	os.Remove(filepath.Join(f.trust, "anchor.pub"))
+	rows = runChecks(t, f.env(now, sock))
+	wantRow(t, rows, "state_dir", doctorPass, "is writable")
+	wantRow(t, rows, "trust anchor", doctorFail, "fix: put the platform's trust anchor")
+	if entries, _ := os.ReadDir(f.state); len(entries) != 0 {
+		t.Errorf("doctor left files in the state directory: %v", entries)
+	}
+}
+
+// With the agent running, doctor reads its status through the local API: outbox,
+// platform and the trust store it actually uses.
+func TestDoctorRunningAgent(t *testing.T) {
+	addr := freePort(t)
+	f := newDoctorFixture(t, addr, "  []\n")
+	a := startAgent(t, f.cfg)
+	a.waitFor("agent ready", false, 15*time.Second) // logs are on stdout without console
+
+	rows := runChecks(t, f.env(time.Now(), ""))
+	wantRow(t, rows, "agent", doctorPass, "running, terminal T-DOC")
+	wantRow(t, rows, "outbox", doctorPass, "0 pending, 0 dead letter(s)")
+	wantRow(t, rows, "platform", doctorInfo, "no platform configured")
+	wantRow(t, rows, "trust store", doctorPass, "the running agent: key set v")
+	wantRow(t, rows, "local API", doctorPass, "answered by the running agent")
+	wantRow(t, rows, "pcscd", doctorInfo, "no card reader configured")
+	a.stop(10 * time.Second)
+}
+
+func TestDoctorInstallChecksAreRegistered(t *testing.T) {
+	if n := len(doctorInstallChecks("")); n != 6 {
+		t.Fatalf("%d checks", n)
+	}
+}
+
+// `ehc-agent doctor --config X` shows the installation rows in its one table, and
+// exits 1 when one fails.
+func TestDoctorCommandShowsInstallRows(t *testing.T) {
+	f := newDoctorFixture(t, freePort(t), "  []\n")
+	os.Remove(filepath.Join(f.trust, "anchor.pub"))
+	cmd := exec.Command(agentBin, "doctor", "--config", f.cfg)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want 1 (a check failed)\n%s", err, out)
+	}
+	for _, want := range []string{"configuration  ", "pass", f.cfg + ": terminal T-DOC", "trust anchor", "fail", "fix: put the platform's trust anchor"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}

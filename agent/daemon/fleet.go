@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/agent/fleet"
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+)
+
+// runFleet connects the terminal to the fleet broker, when one is configured: one
+// goroutine, registered in wg, that ends when ctx does (after publishing "stopped").
+// Files that cannot work (CA, client certificate, fleet key) are an error, so the
+// agent does not start half-connected; a broker that is away is not: the client
+// keeps trying, and nothing else waits for it.
+func (d *Daemon) runFleet(ctx context.Context, wg *sync.WaitGroup) error {
+	fc := &d.cfg.Fleet
+	if fc == nil || fc.Broker == "" {
+		return nil
+	}
+	return d.startFleet(ctx, wg, *fc)
+}
+
+func (d *Daemon) startFleet(ctx context.Context, wg *sync.WaitGroup, fc config.Fleet) error {
+	c, err := d.newFleet(fc)
+	if err != nil {
+		return err
+	}
+	if fc.Events {
+		d.pipe.Subscribe(c)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.Run(ctx); err != nil {
+			d.log.Error("fleet client stopped", "reason", "fleet_failed", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) newFleet(fc config.Fleet) (*fleet.Client, error) {
+	o := fleet.Options{
+		Broker: fc.Broker, Prefix: fc.Prefix, TerminalID: d.cfg.TerminalID, Events: fc.Events,
+		KeepAlive: fc.KeepAlive, SessionExpiry: fc.SessionExpiry,
+		ReconnectMin: fc.ReconnectMin, ReconnectMax: fc.ReconnectMax, Heartbeat: fc.Heartbeat,
+		Status: d.fleetStatus, Handle: d.fleetCommand, Build: buildInfo(),
+		Logger: d.log,
+	}
+	if u, err := fleet.ParseBroker(fc.Broker); err == nil && fleet.IsTLS(u) {
+		var tlsCfg *tls.Config
+		if tlsCfg, err = uplink.LoadTLS(fc.CAFile, fc.ClientCert, fc.ClientKey); err != nil {
+			return nil, fmt.Errorf("fleet.ca_file / client_cert: %w", err)
+		}
+		o.TLS = tlsCfg
+	}
+	if fc.CommandKey != "" {
+		k, err := fleet.ParseCommandKey(fc.CommandKey)
+		if err != nil {
+			return nil, fmt.Errorf("fleet.command_key: %w", err)
+		}
+		o.CommandKey = k
+	} else {
+		d.log.Warn("no fleet.command_key: fleet commands will be refused", "reason", "fleet_commands_disabled")
+	}
+	if d.uplink != nil {
+		// Command freshness is judged on trusted time, as code validity is.
+		o.Now = d.uplink.Now
+	}
+	c, err := fleet.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	return c, nil
+}
+
+// fleetStatus is the agent's part of the retained status.
+func (d *Daemon) fleetStatus() fleet.Status {
+	s := d.Status()
+	return fleet.Status{Devices: s.Devices, Drops: s.Drops, Trust: &s.Trust, Outbox: fleet.OutboxOf(s.Outbox), Uplink: s.Uplink}
+}
+
+// fleetCommand runs one verified fleet command. Results carry no personal data.
+func (d *Daemon) fleetCommand(ctx context.Context, c *fleet.Command) (any, error) {
+	switch c.Verb {
+	case fleet.VerbTrigger, fleet.VerbUntrigger:
+		var a struct {
+			Device string `json:"device"`
+		}
+		if err := json.Unmarshal(c.Args, &a); err != nil || a.Device == "" {
+			return nil, fleet.Refuse(fleet.ReasonBadArgs, `args must be {"device": "<configured device name>"}`)
+		}
+		dev, ok := d.Device(a.Device)
+		if !ok {
+			return nil, fleet.Refuse("unknown_device", "no running device %q", a.Device)
+		}
+		t, ok := dev.(device.Triggerer)
+		if !ok {
+			return nil, fleet.Refuse("not_triggerable", "device %q has no host trigger configured", a.Device)
+		}
+		do := t.Trigger
+		if c.Verb == fleet.VerbUntrigger {
+			do = t.Untrigger
+		}
+		if err := do(ctx); err != nil {
+			return nil, err
+		}
+		return map[string]string{"device": a.Device}, nil
+	case fleet.VerbLend, fleet.VerbReclaim:
+		return nil, fleet.Refuse(fleet.ReasonUnsupported, "lending devices (issue 12) is not in this agent yet")
+	case fleet.VerbReload:
+		if err := d.fleetReload(ctx); err != nil {
+			return nil, err
+		}
+		return map[string]int{"devices": len(d.DeviceStates())}, nil
+	case fleet.VerbResyncTrust:
+		if d.uplink == nil {
+			return nil, fleet.Refuse("no_platform", "no platform is configured to fetch trust documents from")
+		}
+		if err := d.uplink.SyncTrust(ctx); err != nil {
+			return nil, err
+		}
+		return d.trust.Versions(d.uplink.Now()), nil
+	case fleet.VerbDoctor:
+		return d.fleetDoctor(), nil
+	}
+	return nil, fleet.Refuse(fleet.ReasonUnknownVerb, "%q", c.Verb)
+}
+
+// doctorRow is one finding of the fleet's doctor, in the form of `ehc-agent doctor`.
+type doctorRow struct {
+	Check  string `json:"check"`
+	Status string `json:"status"` // pass | warn | fail | info
+	Detail string `json:"detail,omitempty"`
+}
+
+// fleetDoctor judges the agent's own state, remotely: what needs IT's attention. It
+// reads only what Status reads; the machine checks of `ehc-agent doctor` (serial
+// ports, PC/SC) need a shell on the terminal.
+func (d *Daemon) fleetDoctor() []doctorRow {
+	s := d.Status()
+	now := time.Now()
+	var rows []doctorRow
+	add := func(check, status, format string, args ...any) {
+		rows = append(rows, doctorRow{check, status, fmt.Sprintf(format, args...)})
+	}
+	names := make([]string, 0, len(s.Devices))
+	for n := range s.Devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		add("devices", "warn", "none running")
+	}
+	for _, n := range names {
+		st := s.Devices[n]
+		status := "pass"
+		if st.State != device.StateConnected {
+			status = "fail"
+		}
+		detail := st.State
+		if st.Reason != "" {
+			detail += " (" + st.Reason + ")"
+		}
+		add("device "+n, status, "%s since %s", detail, st.At.UTC().Format(time.RFC3339))
+	}
+	switch t := s.Trust; {
+	case !t.HasKeySet:
+		add("trust", "fail", "no key set: offline codes cannot be verified")
+	case t.Stale:
+		add("trust", "warn", "key set %d is stale (next_update %s)", t.KeySet, t.NextUpdate.UTC().Format(time.RFC3339))
+	default:
+		add("trust", "pass", "key set %d, revocations %d", t.KeySet, t.Revocations)
+	}
+	o := s.Outbox
+	switch {
+	case o.Full:
+		add("outbox", "fail", "full: %d events waiting", o.Pending)
+	case o.Pending > 0 && now.Sub(o.Oldest) > time.Hour:
+		add("outbox", "warn", "%d events waiting, oldest %s old", o.Pending, now.Sub(o.Oldest).Round(time.Second))
+	default:
+		add("outbox", "pass", "%d events waiting, %d dead-lettered", o.Pending, o.Dead)
+	}
+	if u := s.Uplink; u == nil {
+		add("platform", "info", "none configured")
+	} else {
+		switch {
+		case u.AuthFailed:
+			add("platform", "fail", "the platform refuses this terminal's signature")
+		case u.State == uplink.StateRetrying:
+			add("platform", "warn", "retrying: %s", u.LastError)
+		default:
+			add("platform", "pass", "%s", u.State)
+		}
+		if u.ClockOffset {
+			add("clock", "warn", "local clock is %.0f s off the platform's; using the platform's time", u.ClockOffsetSeconds)
+		}
+		if u.TrustError != "" {
+			add("trust sync", "warn", "%s", u.TrustError)
+		}
+	}
+	return rows
+}

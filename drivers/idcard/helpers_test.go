@@ -1,0 +1,228 @@
+package idcard
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/idcard/vreader"
+	"github.com/ehc-agent/ehc-agent/protocol/ga467"
+)
+
+// recorder is a device.Sink that queues everything for the test to wait on. It never
+// blocks the driver: a full queue is counted and fails the test.
+type recorder struct {
+	reads    chan device.Read
+	states   chan device.State
+	overflow atomic.Int64
+
+	mu        sync.Mutex
+	allStates []device.State
+	allDrops  []device.Drop
+}
+
+func newRecorder() *recorder {
+	return &recorder{reads: make(chan device.Read, 1024), states: make(chan device.State, 1024)}
+}
+
+func (r *recorder) Read(x device.Read) {
+	select {
+	case r.reads <- x:
+	default:
+		r.overflow.Add(1)
+	}
+}
+
+func (r *recorder) State(x device.State) {
+	r.mu.Lock()
+	r.allStates = append(r.allStates, x)
+	r.mu.Unlock()
+	select {
+	case r.states <- x:
+	default:
+		r.overflow.Add(1)
+	}
+}
+
+func (r *recorder) Drop(x device.Drop) {
+	r.mu.Lock()
+	r.allDrops = append(r.allDrops, x)
+	r.mu.Unlock()
+}
+
+func (r *recorder) statesSoFar() []device.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]device.State(nil), r.allStates...)
+}
+
+// dropped sums the bytes dropped so far by reason.
+func (r *recorder) dropped() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]int{}
+	for _, d := range r.allDrops {
+		m[d.Reason] += d.Bytes
+	}
+	return m
+}
+
+// waitState returns the next state change to want, skipping others.
+func (r *recorder) waitState(t testing.TB, want string) device.State {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case s := <-r.states:
+			if s.State == want {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("no %q state within 15s; states: %+v", want, r.statesSoFar())
+		}
+	}
+}
+
+// waitRead returns the next card read.
+func (r *recorder) waitRead(t testing.TB) device.Read {
+	t.Helper()
+	select {
+	case x := <-r.reads:
+		if x.Driver != "idcard" || x.Kind != "card" || x.Card == nil || x.At.IsZero() || x.Device != "idcard-1" {
+			t.Fatalf("read metadata %+v", x)
+		}
+		return x
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no card read within 20s; drops %v; states %+v", r.dropped(), r.statesSoFar())
+	}
+	panic("unreachable")
+}
+
+func (r *recorder) expectNoRead(t testing.TB) {
+	t.Helper()
+	select {
+	case x := <-r.reads:
+		t.Fatalf("unexpected card read %+v", x.Card)
+	default:
+	}
+}
+
+// expectCard waits for a read of c, complete and exact.
+func (r *recorder) expectCard(t testing.TB, reader string, c ga467.IDCard) {
+	t.Helper()
+	x := r.waitRead(t)
+	cr := x.Card
+	if cr.Kind != KindResidentIDCard || cr.Reason != "" || cr.Reader != reader || cr.Identity == nil {
+		t.Fatalf("card read kind %q reason %q reader %q identity %v", cr.Kind, cr.Reason, cr.Reader, cr.Identity != nil)
+	}
+	id := cr.Identity
+	if id.IDType != "01" || id.IDNumber != c.IDNumber || id.Name != c.Name || id.Gender != c.Gender ||
+		id.Ethnicity != c.Ethnicity || id.BirthDate != c.BirthDate || id.Photo != "" || id.IdentityPartial {
+		t.Fatalf("identity %+v does not match the card", *id)
+	}
+}
+
+// expectFailure waits for a read that failed with reason.
+func (r *recorder) expectFailure(t testing.TB, kind, reason string) {
+	t.Helper()
+	x := r.waitRead(t)
+	if x.Card.Kind != kind || x.Card.Reason != reason || x.Card.Identity != nil {
+		t.Fatalf("card read kind %q reason %q identity %v; want %q %q", x.Card.Kind, x.Card.Reason, x.Card.Identity != nil, kind, reason)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// start runs a device until the test ends, then checks that Run stopped cleanly.
+func start(t testing.TB, c Config) (*Device, *recorder) {
+	t.Helper()
+	c.Name = "idcard-1"
+	if c.Logger == nil {
+		c.Logger = quietLogger()
+	}
+	d, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, rec) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return within 5s of cancel")
+		}
+		st := rec.statesSoFar()
+		if len(st) == 0 || st[len(st)-1].State != device.StateStopped {
+			t.Errorf("last state is not stopped: %+v", st)
+		}
+		if n := rec.overflow.Load(); n > 0 {
+			t.Errorf("%d sink events overflowed the test's queues", n)
+		}
+	})
+	return d, rec
+}
+
+// reader makes a virtual reader behind a symlink in the test's temp dir.
+func reader(t testing.TB, c vreader.Config) *vreader.Reader {
+	t.Helper()
+	if c.Link == "" {
+		c.Link = filepath.Join(t.TempDir(), "idcard")
+	}
+	if c.Baud == 0 {
+		c.Baud = 115200
+	}
+	r, err := vreader.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// profile loads one of the shipped profiles.
+func profile(t testing.TB, name string) vreader.Profile {
+	t.Helper()
+	p, err := vreader.LoadProfile(filepath.Join("..", "..", "configs", "profiles", "idcard-"+name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// place puts p's card on r.
+func place(t testing.TB, r *vreader.Reader, p vreader.Profile) {
+	t.Helper()
+	if err := p.Place(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFinds waits until the reader has answered n more finds than now, of which empty
+// more with no card: enough polls for the driver to have acted on what it saw.
+func waitFinds(t testing.TB, r *vreader.Reader, n, empty uint64) {
+	t.Helper()
+	s0 := r.Stats()
+	if err := r.Wait(testCtx(t), func(s vreader.Stats) bool {
+		return s.Finds >= s0.Finds+n && s.FindsEmpty >= s0.FindsEmpty+empty
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,113 @@
+package hid
+
+import (
+	"errors"
+	"testing"
+)
+
+// A Honeywell-style HID POS interface: input report 2 of 64 bytes with the scan, output
+// report 4 (trigger bit field), output FD (raw commands), feature FE (routing).
+var posDescriptor = []byte{
+	0x05, 0x8C, 0x09, 0x02, 0xA1, 0x01, // usage page POS, bar code scanner, application
+	0x85, 0x02, 0x09, 0x12, 0xA1, 0x02, // report 2: scanned data report, logical
+	0x15, 0x00, 0x26, 0xFF, 0x00, 0x75, 0x08,
+	0x95, 0x01, 0x09, 0xFF, 0x81, 0x02, // length
+	0x95, 0x03, 0x19, 0xFB, 0x29, 0xFD, 0x81, 0x02, // symbology identifier 1-3
+	0x95, 0x38, 0x09, 0xFE, 0x82, 0x02, 0x01, // 56 bytes of decoded data
+	0x95, 0x03, 0x09, 0xFF, 0x81, 0x02, // code id, reserved, flags
+	0xC0,
+	0x85, 0x04, 0x09, 0x14, 0x95, 0x01, 0x91, 0x02, // output 4: trigger
+	0x85, 0xFD, 0x09, 0x15, 0x95, 0x3F, 0x91, 0x02, // output FD: raw commands
+	0x85, 0xFE, 0x09, 0x16, 0x95, 0x01, 0xB1, 0x02, // feature FE: routing
+	0xC0,
+}
+
+// The vendor interface the same scanners expose beside it (usage page 0xFF8C).
+var vendorDescriptor = []byte{
+	0x06, 0x8C, 0xFF, 0x09, 0x01, 0xA1, 0x01,
+	0x15, 0x00, 0x26, 0xFF, 0x00, 0x75, 0x08, 0x95, 0x40, 0x09, 0x01, 0x81, 0x02,
+	0xC0,
+}
+
+// QEMU's usb-kbd, a boot keyboard.
+var keyboardDescriptor = []byte{
+	0x05, 0x01, 0x09, 0x06, 0xa1, 0x01, 0x75, 0x01, 0x95, 0x08, 0x05, 0x07, 0x19, 0xe0, 0x29, 0xe7,
+	0x15, 0x00, 0x25, 0x01, 0x81, 0x02, 0x95, 0x01, 0x75, 0x08, 0x81, 0x01, 0x95, 0x05, 0x75, 0x01,
+	0x05, 0x08, 0x19, 0x01, 0x29, 0x05, 0x91, 0x02, 0x95, 0x01, 0x75, 0x03, 0x91, 0x01, 0x95, 0x06,
+	0x75, 0x08, 0x15, 0x00, 0x25, 0xff, 0x05, 0x07, 0x19, 0x00, 0x29, 0xff, 0x81, 0x00, 0xc0,
+}
+
+func TestDescriptorPOS(t *testing.T) {
+	d, err := ParseDescriptor(posDescriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Has(Usage{PagePOS, UsageBarCodeScanner}) || !d.HasPage(PagePOS) || d.HasPage(PageVendorPOS) {
+		t.Fatalf("collections %v", d.Collections)
+	}
+	for _, c := range []struct {
+		kind ReportKind
+		id   uint8
+		want int
+	}{{Input, 2, 64}, {Output, 4, 2}, {Output, 0xFD, 64}, {Feature, 0xFE, 2}, {Input, 4, 0}, {Output, 2, 0}, {7, 2, 0}} {
+		if got := d.ReportSize(c.kind, c.id); got != c.want {
+			t.Errorf("report %d of kind %d: %d bytes, want %d", c.id, c.kind, got, c.want)
+		}
+	}
+}
+
+// One scanner may expose two HID interfaces with the same VID/PID: the one on 0x8C is
+// the scanner, the one on 0xFF8C is not.
+func TestDescriptorVendorPage(t *testing.T) {
+	d, err := ParseDescriptor(vendorDescriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.HasPage(PagePOS) || !d.HasPage(PageVendorPOS) || d.Collections[0] != (Usage{PageVendorPOS, 1}) {
+		t.Fatalf("collections %v", d.Collections)
+	}
+}
+
+func TestDescriptorKeyboard(t *testing.T) {
+	d, err := ParseDescriptor(keyboardDescriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Has(Usage{PageGenericDesktop, UsageKeyboard}) || d.ReportSize(Input, 0) != BootReportLen || d.ReportSize(Output, 0) != 1 {
+		t.Fatalf("collections %v, input %d", d.Collections, d.ReportSize(Input, 0))
+	}
+}
+
+func TestDescriptorExtendedUsageAndPushPop(t *testing.T) {
+	d, err := ParseDescriptor([]byte{
+		0x05, 0x01, 0xA4, 0x05, 0x07, 0xB4, // page 1, push, page 7, pop: page 1 again
+		0x0B, 0x02, 0x00, 0x8C, 0x00, 0xA1, 0x01, 0xC0, // extended usage 0x8C:0x02
+		0x09, 0x06, 0xA1, 0x01, 0xC0,
+		0xFE, 0x02, 0x10, 0xAA, 0xBB, // a long item: skipped
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Collections) != 2 || d.Collections[0] != (Usage{PagePOS, 2}) || d.Collections[1] != (Usage{PageGenericDesktop, UsageKeyboard}) {
+		t.Fatalf("collections %v", d.Collections)
+	}
+}
+
+func TestDescriptorErrors(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"cut":         {0x05},
+		"unended":     {0x05, 0x8C, 0xA1, 0x01},
+		"end":         {0xC0},
+		"pop":         {0xB4},
+		"report id 0": {0x85, 0x00},
+		"long cut":    {0xFE, 0x05, 0x00, 0x01},
+		"too long":    make([]byte, MaxDescriptor+1),
+		"push deep":   {0xA4, 0xA4, 0xA4, 0xA4, 0xA4, 0xA4, 0xA4, 0xA4, 0xA4},
+	} {
+		_, err := ParseDescriptor(b)
+		var de *DescriptorError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
