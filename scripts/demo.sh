@@ -40,6 +40,12 @@ codes | "$bin" sim scanner --link .demo/scanner --baud 115200 --codes - >.demo/s
 pids+=($!)
 # The platform emulator: trust documents from the demo keys, events to events.jsonl.
 mkdir -p .demo/platform/terminals
+# The online code the stream shows belongs to a fictional resident at the emulator.
+cat > .demo/platform/codes.json <<'JSON'
+{"E1D1C1F0A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708192A3BFB18:1":
+ {"ehc_id": "A0B1C2D3E4F5061728394A5B6C7D8E9FA0B1C2D3E4F5061728394A5B6C7D8E9F",
+  "id_type": "01", "id_number": "110101199001011237", "name": "张三"}}
+JSON
 "$bin" sim platform --listen 127.0.0.1:17486 --data .demo/platform --trust .demo/keys >.demo/platform.log 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [ -e .demo/scanner ] && break; sleep 0.1; done
