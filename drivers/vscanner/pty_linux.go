@@ -8,14 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openRawPTY opens a pty pair with the slave set raw (cfmakeraw) before any host can
+// OpenRawPTY opens a pty pair with the slave set raw (cfmakeraw) before any host can
 // open it: a new slave echoes and maps CR to NL, which would corrupt the first scans.
 //
 // It opens /dev/ptmx itself rather than through creack/pty, whose Open calls Fd() on
 // the master and so leaves it in blocking mode: a Read blocked on such a file is not
 // interrupted by Close, and Pull could then never finish. Opened non-blocking, the
 // master goes to Go's poller and Close ends a blocked Read at once.
-func openRawPTY() (master, slave *os.File, err error) {
+func OpenRawPTY() (master, slave *os.File, err error) {
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err

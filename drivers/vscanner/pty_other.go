@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-func openRawPTY() (master, slave *os.File, err error) {
+func OpenRawPTY() (master, slave *os.File, err error) {
 	return nil, nil, errors.New("virtual scanners need Linux ptys")
 }
 

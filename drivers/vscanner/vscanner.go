@@ -224,7 +224,7 @@ func (s *Scanner) newPTY() (*plugged, error) {
 }
 
 func openPlugged() (*plugged, error) {
-	m, sl, err := openRawPTY()
+	m, sl, err := OpenRawPTY()
 	if err != nil {
 		return nil, fmt.Errorf("vscanner: open pty: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
 	"github.com/ehc-agent/ehc-agent/protocol/escpos"
 )
 
@@ -76,7 +77,7 @@ func NewPTY(c Config) (*Printer, error) {
 			return nil, fmt.Errorf("vprinter: %s exists and is not a symlink", c.Link)
 		}
 	}
-	m, s, err := openRawPTY()
+	m, s, err := vscanner.OpenRawPTY()
 	if err != nil {
 		return nil, fmt.Errorf("vprinter: open pty: %w", err)
 	}
