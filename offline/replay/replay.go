@@ -119,6 +119,7 @@ type Cache struct {
 	flushMu sync.Mutex // one flush at a time, so writes land in order
 	stop    chan struct{}
 	done    chan struct{}
+	dirty   chan struct{} // one token: entries are pending
 	closed  bool
 }
 
@@ -161,7 +162,7 @@ func Open(db *bbolt.DB, opts Options, now time.Time) (*Cache, error) {
 	if err != nil {
 		return nil, errors.Join(errors.New("replay: open"), err)
 	}
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	c.stop, c.done, c.dirty = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	go c.flusher()
 	return c, nil
 }
@@ -190,6 +191,7 @@ func (c *Cache) Admit(r *Read, window time.Duration, now time.Time) Outcome {
 	syncWrite := c.db != nil && c.opts.SyncWrites
 	if c.db != nil && !syncWrite {
 		c.pending[r.Key] = struct{}{}
+		c.markDirty()
 	}
 	c.mu.Unlock()
 
@@ -202,6 +204,7 @@ func (c *Cache) Admit(r *Read, window time.Duration, now time.Time) Outcome {
 			c.mu.Lock()
 			c.lastErr = err
 			c.pending[r.Key] = struct{}{} // the flusher retries
+			c.markDirty()
 			c.mu.Unlock()
 		}
 	}
@@ -221,6 +224,7 @@ func (c *Cache) sweepLocked(n int64, limit int) int {
 			delete(c.m, k)
 			if c.db != nil {
 				c.pending[k] = struct{}{}
+				c.markDirty()
 			}
 			removed++
 		}
@@ -305,22 +309,40 @@ func (c *Cache) Flush() error {
 		for _, o := range ops {
 			c.pending[o.k] = struct{}{} // the disk state is still behind: retry
 		}
+		c.markDirty()
 		c.mu.Unlock()
 	}
 	return err
 }
 
+// markDirty wakes the flusher; it never blocks.
+func (c *Cache) markDirty() {
+	select {
+	case c.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// flusher writes pending entries at most every FlushInterval, and sleeps without a
+// timer while nothing is pending, so an idle agent is never woken by it.
 func (c *Cache) flusher() {
 	defer close(c.done)
-	t := time.NewTicker(c.opts.FlushInterval)
-	defer t.Stop()
+	t := time.NewTimer(c.opts.FlushInterval)
+	t.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
-			_ = c.Flush() // recorded in lastErr and retried next tick
+		case <-c.dirty:
 		}
+		t.Reset(c.opts.FlushInterval)
+		select {
+		case <-c.stop:
+			t.Stop()
+			return // Close flushes
+		case <-t.C:
+		}
+		_ = c.Flush() // a failure is recorded in lastErr and marks the cache dirty again
 	}
 }
 
