@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"strings"
-	"syscall"
 	"time"
 
 	goserial "go.bug.st/serial"
@@ -92,8 +89,8 @@ func New(c Config) (*Device, error) {
 		return nil, bad("give a path or USB ids, not both")
 	case c.Path == "":
 		var ok1, ok2 bool
-		d.vid, ok1 = normalizeUSBID(c.VID)
-		d.pid, ok2 = normalizeUSBID(c.PID)
+		d.vid, ok1 = serial.NormalizeUSBID(c.VID)
+		d.pid, ok2 = serial.NormalizeUSBID(c.PID)
 		if !ok1 || !ok2 {
 			return nil, bad("VID %q and PID %q must each be up to 4 hex digits", c.VID, c.PID)
 		}
@@ -196,9 +193,9 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	path = d.cfg.Path
 	if path == "" {
 		var err error
-		path, detail, err = d.resolve()
+		path, detail, err = serial.FindPort(d.cfg.Ports, d.vid, d.pid, d.cfg.SerialNumber)
 		switch {
-		case errors.Is(err, errNotFound):
+		case errors.Is(err, serial.ErrNoPort):
 			sn := ""
 			if d.cfg.SerialNumber != "" {
 				sn = " serial " + d.cfg.SerialNumber
@@ -212,64 +209,7 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	}
 	p, err := goserial.Open(path, &d.mode)
 	if err != nil {
-		return nil, path, openReason(err), fmt.Sprintf("%s: %v", path, err)
+		return nil, path, serial.OpenReason(err), fmt.Sprintf("%s: %v", path, err)
 	}
 	return p, path, "", ""
-}
-
-// openReason is the state reason of an open error, as the serial scanners report it.
-func openReason(err error) string {
-	var pe *goserial.PortError
-	if errors.As(err, &pe) {
-		switch pe.Code() {
-		case goserial.PortBusy:
-			return serial.ReasonBusy
-		case goserial.PermissionDenied:
-			return serial.ReasonPermissionDenied
-		case goserial.PortNotFound:
-			return serial.ReasonNotFound
-		}
-	}
-	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
-		return serial.ReasonNotFound
-	case errors.Is(err, fs.ErrPermission):
-		return serial.ReasonPermissionDenied
-	}
-	return serial.ReasonOpenFailed
-}
-
-var errNotFound = errors.New("no port with these USB ids")
-
-// resolve finds the port with the configured USB ids; with several, the first path wins
-// and detail names the others.
-func (d *Device) resolve() (path, detail string, err error) {
-	list, err := serial.ListPorts(d.cfg.Ports)
-	if err != nil {
-		return "", "", fmt.Errorf("enumerate ports: %w", err)
-	}
-	var match []string
-	for _, p := range list {
-		if p.VID == d.vid && p.PID == d.pid && (d.cfg.SerialNumber == "" || strings.EqualFold(p.SerialNumber, d.cfg.SerialNumber)) {
-			match = append(match, p.Path)
-		}
-	}
-	switch len(match) {
-	case 0:
-		return "", "", errNotFound
-	case 1:
-		return match[0], "", nil
-	}
-	return match[0], fmt.Sprintf("%d ports match %s:%s; using %s (others: %s)", len(match), d.vid, d.pid, match[0], strings.Join(match[1:], ", ")), nil
-}
-
-// normalizeUSBID turns "0x0C2E", "c2e" or "0c2e" into "0c2e", as serial.ListPorts
-// reports ids.
-func normalizeUSBID(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "0x")
-	if s == "" || len(s) > 4 || strings.Trim(s, "0123456789abcdef") != "" {
-		return "", false
-	}
-	return strings.Repeat("0", 4-len(s)) + s, true
 }

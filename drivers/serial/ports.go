@@ -44,8 +44,8 @@ func ListPorts(ports Ports) ([]PortInfo, error) {
 		}
 		info := PortInfo{Path: p.Name, USB: p.IsUSB, SerialNumber: p.SerialNumber, Manufacturer: p.Manufacturer, Product: p.Product}
 		if p.IsUSB {
-			info.VID, _ = normalizeUSBID(p.VID)
-			info.PID, _ = normalizeUSBID(p.PID)
+			info.VID, _ = NormalizeUSBID(p.VID)
+			info.PID, _ = NormalizeUSBID(p.PID)
 		}
 		out = append(out, info)
 	}
@@ -53,8 +53,9 @@ func ListPorts(ports Ports) ([]PortInfo, error) {
 	return out, nil
 }
 
-// normalizeUSBID turns "0x0C2E", "c2e" or "0c2e" into "0c2e".
-func normalizeUSBID(s string) (string, bool) {
+// NormalizeUSBID turns "0x0C2E", "c2e" or "0c2e" into "0c2e", the form ListPorts
+// reports ids in.
+func NormalizeUSBID(s string) (string, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	s = strings.TrimPrefix(s, "0x")
 	if s == "" || len(s) > 4 || strings.Trim(s, "0123456789abcdef") != "" {
@@ -63,28 +64,30 @@ func normalizeUSBID(s string) (string, bool) {
 	return strings.Repeat("0", 4-len(s)) + s, true
 }
 
-// errNotFound: no port has the configured USB ids.
-var errNotFound = errors.New("no port with these USB ids")
+// ErrNoPort: no port has the configured USB ids.
+var ErrNoPort = errors.New("no port with these USB ids")
 
-// resolve finds the port with the configured USB ids. With several, the first path in
-// order wins and the others are named in the error-free detail, so that a duplicate
-// scanner is visible in the state log without stopping the one that works.
-func (d *Device) resolve() (path, detail string, err error) {
-	list, err := ListPorts(d.ports)
+// FindPort finds the port with the USB ids vid and pid (normalised, NormalizeUSBID) and,
+// if sn is not empty, that serial number. With several, the first path in order wins and
+// the others are named in the error-free detail, so that a duplicate device is visible in
+// the state log without stopping the one that works. Drivers of other serial devices (the
+// ID card reader) resolve their ports with it too.
+func FindPort(ports Ports, vid, pid, sn string) (path, detail string, err error) {
+	list, err := ListPorts(ports)
 	if err != nil {
 		return "", "", fmt.Errorf("enumerate ports: %w", err)
 	}
 	var match []string
 	for _, p := range list {
-		if p.VID == d.vid && p.PID == d.pid && (d.cfg.SerialNumber == "" || strings.EqualFold(p.SerialNumber, d.cfg.SerialNumber)) {
+		if p.VID == vid && p.PID == pid && (sn == "" || strings.EqualFold(p.SerialNumber, sn)) {
 			match = append(match, p.Path)
 		}
 	}
 	switch len(match) {
 	case 0:
-		return "", "", errNotFound
+		return "", "", ErrNoPort
 	case 1:
 		return match[0], "", nil
 	}
-	return match[0], fmt.Sprintf("%d ports match %s:%s; using %s (others: %s)", len(match), d.vid, d.pid, match[0], strings.Join(match[1:], ", ")), nil
+	return match[0], fmt.Sprintf("%d ports match %s:%s; using %s (others: %s)", len(match), vid, pid, match[0], strings.Join(match[1:], ", ")), nil
 }

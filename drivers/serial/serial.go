@@ -103,8 +103,8 @@ func New(c Config) (*Device, error) {
 		return nil, bad("give a path or USB ids, not both")
 	case c.Path == "":
 		var ok1, ok2 bool
-		d.vid, ok1 = normalizeUSBID(c.VID)
-		d.pid, ok2 = normalizeUSBID(c.PID)
+		d.vid, ok1 = NormalizeUSBID(c.VID)
+		d.pid, ok2 = NormalizeUSBID(c.PID)
 		if !ok1 || !ok2 {
 			return nil, bad("VID %q and PID %q must each be up to 4 hex digits", c.VID, c.PID)
 		}
@@ -299,9 +299,9 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	path = d.cfg.Path
 	if path == "" {
 		var err error
-		path, detail, err = d.resolve()
+		path, detail, err = FindPort(d.ports, d.vid, d.pid, d.cfg.SerialNumber)
 		switch {
-		case errors.Is(err, errNotFound):
+		case errors.Is(err, ErrNoPort):
 			return nil, "", ReasonNotFound, fmt.Sprintf("no port with VID %s PID %s%s", d.vid, d.pid, serialSuffix(d.cfg.SerialNumber))
 		case err != nil:
 			return nil, "", ReasonEnumerateFailed, err.Error()
@@ -311,7 +311,7 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	}
 	p, err := goserial.Open(path, &d.mode)
 	if err != nil {
-		return nil, path, openReason(err), fmt.Sprintf("%s: %v", path, err)
+		return nil, path, OpenReason(err), fmt.Sprintf("%s: %v", path, err)
 	}
 	d.setModemLines(p)
 	return p, path, "", ""
@@ -324,7 +324,9 @@ func serialSuffix(sn string) string {
 	return " serial " + sn
 }
 
-func openReason(err error) string {
+// OpenReason is the state reason of an error opening a serial port: busy,
+// permission_denied, not_found or open_failed. Every serial-port driver reports these.
+func OpenReason(err error) string {
 	var pe *goserial.PortError
 	if errors.As(err, &pe) {
 		switch pe.Code() {
