@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 	"time"
 
 	goserial "go.bug.st/serial"
@@ -350,8 +349,7 @@ func (s *session) write(b []byte) error {
 	for len(b) > 0 {
 		n, err := s.port.Write(b)
 		if err != nil {
-			if errors.Is(err, syscall.EIO) {
-				// A hung-up tty (cable pulled, pty master gone) fails writes with EIO.
+			if serial.Gone(err) {
 				return &portError{serial.ReasonPortClosed, err.Error()}
 			}
 			return &portError{ReasonWriteError, err.Error()}
@@ -363,8 +361,7 @@ func (s *session) write(b []byte) error {
 
 // readError says how a failed read ended the session.
 func readError(err error) error {
-	var pe *goserial.PortError
-	if errors.As(err, &pe) && pe.Code() == goserial.PortClosed || errors.Is(err, syscall.EIO) {
+	if serial.Gone(err) {
 		return &portError{serial.ReasonPortClosed, err.Error()}
 	}
 	return &portError{serial.ReasonReadError, err.Error()}

@@ -425,9 +425,8 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 			continue
 		}
 		if err != nil {
-			var pe *goserial.PortError
-			if errors.As(err, &pe) && pe.Code() == goserial.PortClosed {
-				return ReasonPortClosed, pe.Error()
+			if Gone(err) {
+				return ReasonPortClosed, err.Error()
 			}
 			return ReasonReadError, err.Error()
 		}
@@ -482,4 +481,18 @@ func (r *run) emit(port goserial.Port, at time.Time) {
 		}
 	}
 	clear(r.out) // scans belong to the sink now
+}
+
+// Gone reports whether a read or write error means the device went away (reason
+// port_closed) rather than failed otherwise. A hung-up tty usually reads as EOF, which
+// go.bug.st/serial reports as PortClosed, but a read already in the kernel when the other
+// end vanishes (a USB adapter pulled, a pty master closed) fails with EIO instead, as do
+// writes to a hung-up tty, and a removed USB device gives ENODEV or ENXIO: all are a
+// pulled cable to the user.
+func Gone(err error) bool {
+	var pe *goserial.PortError
+	if errors.As(err, &pe) && pe.Code() == goserial.PortClosed {
+		return true
+	}
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO)
 }

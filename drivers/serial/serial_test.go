@@ -5,14 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	goserial "go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
@@ -618,5 +621,25 @@ func TestListPorts(t *testing.T) {
 	}
 	if _, err := ListPorts(func() ([]*enumerator.PortDetails, error) { return nil, errors.New("boom") }); err == nil {
 		t.Fatal("error lost")
+	}
+}
+
+// A read that fails because the device vanished is a pulled cable, whatever errno the
+// kernel picked; anything else stays a read error.
+func TestGone(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		gone bool
+	}{
+		{&fs.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.EIO}, true},
+		{syscall.ENODEV, true},
+		{fmt.Errorf("read: %w", syscall.ENXIO), true},
+		{&goserial.PortError{}, false},
+		{syscall.EAGAIN, false},
+		{errors.New("framing error"), false},
+	} {
+		if got := Gone(c.err); got != c.gone {
+			t.Errorf("Gone(%v) = %v, want %v", c.err, got, c.gone)
+		}
 	}
 }
