@@ -10,9 +10,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
+	"runtime"
 	"strings"
 	"time"
 
@@ -117,11 +119,11 @@ type Sim struct {
 // EHC_AGENT_<KEY> may override (EHC_AGENT_LOG_LEVEL for log.level).
 var defaults = map[string]any{
 	"terminal_id":                  "K-0001",
-	"state_dir":                    "/var/lib/ehc-agent",
+	"state_dir":                    platformDirs(runtime.GOOS, os.Getenv("ProgramData")).state,
 	"console":                      false,
 	"log.level":                    "info",
 	"log.format":                   "json",
-	"trust.dir":                    "/etc/ehc-agent/trust",
+	"trust.dir":                    platformDirs(runtime.GOOS, os.Getenv("ProgramData")).trust,
 	"trust.staleness":              7 * 24 * time.Hour,
 	"verify.skew":                  30 * time.Second,
 	"verify.duplicate_window":      3 * time.Second,
@@ -351,4 +353,21 @@ func AsErrors(err error) (Errors, bool) {
 		return Errors{fe}, true
 	}
 	return nil, false
+}
+
+// dirs are the built-in places of the state and the trust store.
+type dirs struct{ state, trust string }
+
+// platformDirs gives the defaults of state_dir and trust.dir: the .deb's layout on Linux
+// and elsewhere, and beside the service's configuration under %ProgramData% on Windows,
+// where /var/lib would name a directory on the current drive that nobody set up.
+func platformDirs(goos, programData string) dirs {
+	if goos != "windows" {
+		return dirs{state: "/var/lib/ehc-agent", trust: "/etc/ehc-agent/trust"}
+	}
+	if programData == "" {
+		programData = `C:\ProgramData`
+	}
+	base := programData + `\ehc-agent`
+	return dirs{state: base + `\state`, trust: base + `\trust`}
 }

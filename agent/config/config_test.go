@@ -139,3 +139,22 @@ func TestSerialDefaults(t *testing.T) {
 		t.Fatalf("serial defaults: %+v", d)
 	}
 }
+
+// Windows keeps state and trust under %ProgramData%\ehc-agent, beside the service's
+// configuration file; everything else uses the .deb's layout.
+func TestPlatformDirs(t *testing.T) {
+	for _, c := range []struct {
+		goos, pd     string
+		state, trust string
+	}{
+		{"linux", "", "/var/lib/ehc-agent", "/etc/ehc-agent/trust"},
+		{"linux", `C:\ProgramData`, "/var/lib/ehc-agent", "/etc/ehc-agent/trust"},
+		{"windows", `D:\PD`, `D:\PD\ehc-agent\state`, `D:\PD\ehc-agent\trust`},
+		{"windows", "", `C:\ProgramData\ehc-agent\state`, `C:\ProgramData\ehc-agent\trust`},
+	} {
+		d := platformDirs(c.goos, c.pd)
+		if d.state != c.state || d.trust != c.trust {
+			t.Errorf("platformDirs(%q, %q) = %+v, want state %q trust %q", c.goos, c.pd, d, c.state, c.trust)
+		}
+	}
+}
