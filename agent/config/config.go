@@ -13,8 +13,8 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
