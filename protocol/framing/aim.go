@@ -1,19 +1,20 @@
 package framing
 
 import (
+	"encoding/hex"
 	"strings"
 
 	"github.com/ehc-agent/ehc-agent/protocol/ssi"
 )
 
-// aimLen is the length of an AIM symbology identifier: "]", a code character, a modifier
+// AIMLen is the length of an AIM symbology identifier: "]", a code character, a modifier
 // (ISO/IEC 15424).
-const aimLen = 3
+const AIMLen = 3
 
-// isAIM reports whether s starts with an AIM identifier. The code character is a letter
+// IsAIM reports whether s starts with an AIM identifier. The code character is a letter
 // and the modifier a letter or digit; anything else after "]" is scan data.
-func isAIM(s []byte) bool {
-	return len(s) >= aimLen && s[0] == ']' && isLetter(s[1]) && (isLetter(s[2]) || '0' <= s[2] && s[2] <= '9')
+func IsAIM(s []byte) bool {
+	return len(s) >= AIMLen && s[0] == ']' && isLetter(s[1]) && (isLetter(s[2]) || '0' <= s[2] && s[2] <= '9')
 }
 
 func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
@@ -33,14 +34,11 @@ func ssiAIM(t byte) string {
 // barcode type ("ssi:1C" → "qr"). It returns "" for anything it does not know.
 func Symbology(aim string) string {
 	if t, ok := strings.CutPrefix(aim, ssiAIMPrefix); ok {
-		if len(t) != 2 {
+		b, err := hex.DecodeString(t)
+		if err != nil || len(b) != 1 {
 			return ""
 		}
-		hi, lo := unhex(t[0]), unhex(t[1])
-		if hi < 0 || lo < 0 {
-			return ""
-		}
-		return ssi.TypeName(byte(hi<<4 | lo))
+		return ssi.TypeName(b[0])
 	}
 	if len(aim) < 2 || aim[0] != ']' {
 		return ""
@@ -74,16 +72,4 @@ func Symbology(aim string) string {
 		return "aztec"
 	}
 	return ""
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	}
-	return -1
 }

@@ -106,7 +106,7 @@ func New(c Config) (Framer, error) {
 	// The longest frame that can still hold a scan of MaxScan bytes.
 	frame := c.MaxScan + len(c.Prefix) + len(c.Suffix)
 	if c.AIM {
-		frame += aimLen
+		frame += AIMLen
 	}
 	switch c.Type {
 	case "ssi":

@@ -76,7 +76,7 @@ func FuzzStream(f *testing.F) {
 				if c.Type == "" && bytes.Contains(o.Data, term) {
 					t.Fatalf("scan %q holds the terminator", o.Data)
 				}
-				if o.AIM != "" && !isAIM([]byte(o.AIM)) {
+				if o.AIM != "" && !IsAIM([]byte(o.AIM)) {
 					t.Fatalf("AIM %q", o.AIM)
 				}
 				accounted += len(o.Data)
@@ -112,7 +112,7 @@ func FuzzSSIFraming(f *testing.F) {
 				if len(o.Data) == 0 || len(o.Data) > c.MaxScan {
 					t.Fatalf("scan of %d bytes", len(o.Data))
 				}
-				if !isAIM([]byte(o.AIM)) && !strings.HasPrefix(o.AIM, ssiAIMPrefix) {
+				if !IsAIM([]byte(o.AIM)) && !strings.HasPrefix(o.AIM, ssiAIMPrefix) {
 					t.Fatalf("AIM %q", o.AIM)
 				}
 			case KindReply:

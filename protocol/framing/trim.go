@@ -37,12 +37,12 @@ type trimmer struct {
 // identifier on either side of a custom prefix.
 func (t *trimmer) deliver(out []Output, raw []byte, n int, owned bool, symbology string) []Output {
 	s, cut := bytes.CutPrefix(raw, t.prefix)
-	if t.aim && isAIM(s) {
-		if string(s[:aimLen]) != t.id {
-			t.id = string(s[:aimLen])
+	if t.aim && IsAIM(s) {
+		if string(s[:AIMLen]) != t.id {
+			t.id = string(s[:AIMLen])
 		}
 		symbology = t.id
-		s = s[aimLen:]
+		s = s[AIMLen:]
 		if !cut {
 			s, _ = bytes.CutPrefix(s, t.prefix)
 		}

@@ -57,7 +57,7 @@ func NewKeyboard(c KeyboardConfig) (*Keyboard, error) {
 	}
 	// Room for the AIM identifier and one more character than MaxScan: a scan that needs
 	// it is too long, which only its end can tell.
-	return &Keyboard{c: c, s: newScan(c.MaxScan + aimLen + utf8.UTFMax), hexHi: -1}, nil
+	return &Keyboard{c: c, s: newScan(c.MaxScan + framing.AIMLen + utf8.UTFMax), hexHi: -1}, nil
 }
 
 // Timeout is the idle gap after which Expire must be called while Pending.
@@ -236,8 +236,8 @@ func (k *Keyboard) end(out []framing.Output) []framing.Output {
 		return k.drop(out, k.bad)
 	}
 	data, aim := k.s.buf, ""
-	if k.c.AIM && isAIM(data) {
-		aim, data = string(data[:aimLen]), data[aimLen:]
+	if k.c.AIM && framing.IsAIM(data) {
+		aim, data = string(data[:framing.AIMLen]), data[framing.AIMLen:]
 	}
 	switch {
 	case len(data) == 0 && aim == "":

@@ -162,7 +162,7 @@ func NewPOS(c POSConfig) (*POS, error) {
 	if c.MaxScan, err = checkCommon(c.Gap, c.MaxScan); err != nil {
 		return nil, err
 	}
-	return &POS{c: c, s: newScan(c.MaxScan + aimLen)}, nil
+	return &POS{c: c, s: newScan(c.MaxScan + framing.AIMLen)}, nil
 }
 
 // Timeout is the gap after which Expire must be called while Pending.
@@ -204,7 +204,7 @@ func (p *POS) feedHoneywell(r []byte, out []framing.Output) []framing.Output {
 	}
 	if !p.pending {
 		p.aim = ""
-		if isAIM(r[2:5]) {
+		if framing.IsAIM(r[2:5]) {
 			p.aim = string(r[2:5])
 		}
 	}
@@ -263,8 +263,8 @@ func (p *POS) deliver(out []framing.Output) []framing.Output {
 		return p.drop(out, framing.ReasonTooLong)
 	}
 	data, aim := p.s.buf, p.aim
-	if p.c.Layout != Honeywell && p.c.AIM && isAIM(data) {
-		aim, data = string(data[:aimLen]), data[aimLen:]
+	if p.c.Layout != Honeywell && p.c.AIM && framing.IsAIM(data) {
+		aim, data = string(data[:framing.AIMLen]), data[framing.AIMLen:]
 	}
 	switch {
 	case len(data) == 0:
@@ -287,13 +287,3 @@ func isReply7E00(p []byte) bool {
 	c := trigger.CRC16XModem(p[2 : len(p)-2])
 	return p[len(p)-2] == byte(c>>8) && p[len(p)-1] == byte(c)
 }
-
-// aimLen is the length of an AIM symbology identifier: "]", a code character, a
-// modifier (ISO/IEC 15424).
-const aimLen = 3
-
-func isAIM(s []byte) bool {
-	return len(s) >= aimLen && s[0] == ']' && isLetter(s[1]) && (isLetter(s[2]) || '0' <= s[2] && s[2] <= '9')
-}
-
-func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
