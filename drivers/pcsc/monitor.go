@@ -179,6 +179,12 @@ func (m *monitor) changed(ctx context.Context, r *scard.ReaderState) {
 		if s.present && counter == s.counter {
 			return
 		}
+		if s.present {
+			// A new count while we thought a card was in: the card was pulled and one
+			// put back between two waits. Say the first one left before reading the next,
+			// so a kiosk never sees two cards arrive without one leaving.
+			m.state(device.StateConnected, ReasonCardRemoved, r.Reader)
+		}
 		s.present, s.counter = true, counter
 		m.read(ctx, r, ev&scard.StateMute != 0)
 	case ev&scard.StateEmpty != 0:
