@@ -89,9 +89,11 @@ type Faults struct {
 	ThrottleRate float64       // 429 with Retry-After before the request is processed
 	RetryAfter   time.Duration // the Retry-After of a 429 (whole seconds; default 1 s)
 	DropRate     float64       // processed (events stored, nonce used), then the connection is reset: the answer is lost
-	// DropNext drops the answers of the next n processed requests, whatever DropRate
-	// says: the one lost answer a test of a retry needs, without dice.
+	// DropNext drops the answers of the next n processed requests (to DropPath only,
+	// when set), whatever DropRate says: the one lost answer a test of a retry needs,
+	// without dice.
 	DropNext int
+	DropPath string // e.g. "/api/v1/cards/apply"
 }
 
 // Received is one event the platform accepted.
@@ -282,11 +284,11 @@ func (s *Server) roll() (Faults, float64) {
 	return s.faults, s.dice.Float64()
 }
 
-// takeDrop uses up one of Faults.DropNext, if any is left.
-func (s *Server) takeDrop() bool {
+// takeDrop uses up one of Faults.DropNext for a request to path, if any is left.
+func (s *Server) takeDrop(path string) bool {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	if s.faults.DropNext > 0 {
+	if s.faults.DropNext > 0 && (s.faults.DropPath == "" || s.faults.DropPath == path) {
 		s.faults.DropNext--
 		return true
 	}
@@ -553,7 +555,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := rt.fn(r, terminal, body, now)
-	if _, y := s.roll(); y < f.DropRate || s.takeDrop() {
+	if _, y := s.roll(); y < f.DropRate || s.takeDrop(r.URL.Path) {
 		s.count(func(st *Stats) { st.Drops++ })
 		reset(w)
 		return

@@ -31,7 +31,7 @@ func application(t *testing.T, number string) *uplink.Application {
 // resident gets the same card, created false.
 func TestApplyRetriesLostAnswer(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.sim.SetFaults(platformsim.Faults{DropNext: 1})
+	e.sim.SetFaults(platformsim.Faults{DropNext: 1, DropPath: "/api/v1/cards/apply"})
 	ctx := context.Background()
 	a := application(t, "110108199003071238")
 	is, err := e.up.Apply(ctx, a, 5*time.Second)
