@@ -3,6 +3,9 @@
 # valid EHC1 codes, some with defects, an online code, a payment code — the agent
 # reading it through its real serial driver and printing one masked line per event,
 # and the platform emulator on loopback receiving every event through the outbox.
+# For card applications: a virtual GA 467 ID card reader (a fictional resident's card
+# placed and lifted in turn) and a virtual receipt printer, both on ptys; the kiosk
+# page's "Apply for a card" runs against them, and receipts land in .demo/receipts.
 # Ctrl-C stops everything; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +41,14 @@ codes() {
 # The scanner and its code stream run as one background pipeline.
 codes | "$bin" sim scanner --link .demo/scanner --baud 115200 --codes - >.demo/scanner.log 2>&1 &
 pids+=($!)
+# The ID card reader: the card lies on it for 30 s, then is lifted for 30 s, so that a
+# card read in the last 2 minutes is always there for the apply screen.
+"$bin" sim idcard --link .demo/idcard --profile configs/profiles/idcard-wang-zhe.yaml --cycle 30s \
+  </dev/null >.demo/idcard.log 2>&1 &
+pids+=($!)
+# The receipt printer: each receipt kept as .bin and a .png drawing.
+"$bin" sim printer --link .demo/printer --save .demo/receipts </dev/null >.demo/printer.log 2>&1 &
+pids+=($!)
 # The platform emulator: trust documents from the demo keys, events to events.jsonl.
 mkdir -p .demo/platform/terminals
 # The online code the stream shows belongs to a fictional resident at the emulator.
@@ -48,7 +59,9 @@ cat > .demo/platform/codes.json <<'JSON'
 JSON
 "$bin" sim platform --listen 127.0.0.1:17486 --data .demo/platform --trust .demo/keys >.demo/platform.log 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do [ -e .demo/scanner ] && break; sleep 0.1; done
+for f in scanner idcard printer; do
+  for _ in $(seq 50); do [ -e .demo/$f ] && break; sleep 0.1; done
+done
 
 echo "demo: virtual scanner at .demo/scanner; events follow (Ctrl-C to stop)"
 "$bin" run --config configs/demo.yaml &
@@ -62,4 +75,5 @@ for _ in $(seq 50); do [ -s .demo/state/api.token ] && break; sleep 0.1; done
 [ -s .demo/state/api.token ] &&
   echo "demo: kiosk page at http://127.0.0.1:17485/demo/#token=$(cat .demo/state/api.token)"
 echo "demo: platform emulator at http://127.0.0.1:17486, accepted events in .demo/platform/events.jsonl"
+echo "demo: \"Apply for a card\" on the kiosk page uses the virtual ID card reader; receipts in .demo/receipts"
 wait "$agent"

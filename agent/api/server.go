@@ -57,6 +57,8 @@ type Options struct {
 	OutboxDepth func() float64
 	// Build is added to /v1/status as "build" (version, commit, Go version).
 	Build any
+	// Applications backs /v1/applications (card applications); nil answers 404.
+	Applications Applications
 
 	StatusEvery time.Duration // how often connected WebSocket clients get a status message
 	Logger      *slog.Logger
@@ -316,6 +318,7 @@ func (s *Server) routes() http.Handler {
 	m.Handle("POST /v1/devices/{name}/trigger", s.access.token(s.handleTrigger(true)))
 	m.Handle("POST /v1/devices/{name}/untrigger", s.access.token(s.handleTrigger(false)))
 	m.Handle("GET /metrics", s.access.token(s.metrics.handler()))
+	s.applicationRoutes(m)
 	return s.access.outer(m)
 }
 

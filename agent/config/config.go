@@ -39,6 +39,9 @@ type Config struct {
 	Fleet      Fleet    `mapstructure:"fleet"`
 	Printer    Printer  `mapstructure:"printer"`
 	Devices    []Device `mapstructure:"devices"`
+
+	// Applications: card applications (PLATFORM.md), through the local API.
+	Applications Applications `mapstructure:"applications"`
 }
 
 // Log selects the log format and level.
@@ -165,6 +168,10 @@ var defaults = map[string]any{
 	"printer.timeout":              DefaultPrinterTimeout,
 	"printer.paper_width":          DefaultPrinterPaperWidth,
 	"printer.print_width":          0, // 0 = 384 dots (58 mm) / 576 (80 mm)
+
+	"applications.enabled":       false,
+	"applications.timeout":       uplink.DefaultApplyTimeout,
+	"applications.receipt_title": "",
 }
 
 // Device defaults, applied per list element (viper has no defaults inside lists).

@@ -63,3 +63,24 @@ func TestPrinterErrorsNameTheirKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestApplicationsNeedPlatformAndAPI(t *testing.T) {
+	check := func(c *Config) []string {
+		var errs []string
+		c.Applications.validate(c, func(key, format string, args ...any) { errs = append(errs, Errorf(key, format, args...).Error()) })
+		return errs
+	}
+	c := &Config{Applications: Applications{Enabled: true}}
+	errs := check(c)
+	if len(errs) != 2 || !strings.Contains(errs[0], "platform.url") || !strings.Contains(errs[1], "api.listen") {
+		t.Fatalf("errors %q", errs)
+	}
+	if c.Applications.Timeout != 5*time.Second {
+		t.Fatalf("default timeout %s", c.Applications.Timeout)
+	}
+	c = &Config{Platform: Platform{URL: "http://127.0.0.1:1"}, API: API{Listen: "127.0.0.1:0"},
+		Applications: Applications{Enabled: true, Timeout: 100 * time.Millisecond}}
+	if errs := check(c); len(errs) != 1 || !strings.Contains(errs[0], "applications.timeout") {
+		t.Fatalf("errors %q", errs)
+	}
+}

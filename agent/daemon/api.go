@@ -29,7 +29,15 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 	if created {
 		d.log.Info("local API token created", "token_file", path)
 	}
-	srv, err := api.New(api.Options{
+	apps, appsCloser, err := d.newApply()
+	if err != nil {
+		return err
+	}
+	var applications api.Applications
+	if apps != nil {
+		applications = apps
+	}
+	opts := api.Options{
 		Listen:         c.Listen,
 		Token:          token,
 		AllowedOrigins: c.AllowedOrigins,
@@ -44,12 +52,16 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 		OutboxDepth: func() float64 { return float64(d.outbox.Stats().Pending) },
 		Build:       buildInfo(),
 		Logger:      d.log,
-	})
+	}
+	opts.Applications = applications
+	srv, err := api.New(opts)
 	if err != nil {
+		appsCloser.Close()
 		return err
 	}
 	ln, err := srv.Listen()
 	if err != nil {
+		appsCloser.Close()
 		return err
 	}
 	d.pipe.Subscribe(srv)
@@ -62,6 +74,7 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer appsCloser.Close()
 		if err := srv.Serve(ctx, ln); err != nil {
 			d.log.Error("local API stopped", "reason", "api_failed", "err", err)
 		}

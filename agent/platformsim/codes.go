@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ehc-agent/ehc-agent/protocol/codes"
+	"github.com/ehc-agent/ehc-agent/protocol/idnumber"
 )
 
 // normaliseCode is CODES.md's normal form of an ehc_online code (uppercase hex and
@@ -128,8 +129,10 @@ type application struct {
 }
 
 // handleApply issues a card: the same application_id always gets the same answer, and a
-// resident who has a card gets it back with created false. Applicant data stays in
-// memory, never in DataDir.
+// resident who has a card — issued here, or listed in codes.json — gets its code back
+// with created false. A resident ID card number (id_type 01) with a wrong GB 11643
+// check digit is refused with 422 bad_id_number. Applicant data stays in memory, never
+// in DataDir.
 func (s *Server) handleApply(_ *http.Request, terminal string, body []byte, _ time.Time) reply {
 	var a application
 	if json.Unmarshal(body, &a) != nil {
@@ -143,20 +146,34 @@ func (s *Server) handleApply(_ *http.Request, terminal string, body []byte, _ ti
 		return reasonReply(http.StatusUnprocessableEntity, "terminal_mismatch")
 	case a.Applicant == nil || a.Applicant.IDType == "" || a.Applicant.IDNumber == "" || a.Applicant.Name == "":
 		return reasonReply(http.StatusUnprocessableEntity, "invalid_applicant")
+	case a.Applicant.IDType == "01" && !idnumber.Valid(a.Applicant.IDNumber):
+		return reasonReply(http.StatusUnprocessableEntity, "bad_id_number")
+	case a.Source != "id_card_reader" && a.Source != "manual":
+		return reasonReply(http.StatusUnprocessableEntity, "bad_source")
 	case a.Consent == nil || a.Consent.TextVersion == "" || a.Consent.At == "":
 		return reasonReply(http.StatusUnprocessableEntity, "no_consent")
 	}
 	key := strings.ToLower(a.ApplicationID)
+	resident := a.Applicant.IDType + "/" + a.Applicant.IDNumber
+	// codes.json is read outside s.mu: its table has a lock of its own.
+	listed, err := s.codes.holder(a.Applicant.IDType, a.Applicant.IDNumber)
+	if err != nil {
+		s.log.Error("codes.json does not load", "err", err)
+		return reasonReply(http.StatusInternalServerError, "storage")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stats.Applications++
 	if rep, ok := s.apps[key]; ok {
 		return rep
 	}
-	resident := a.Applicant.IDType + "/" + a.Applicant.IDNumber
 	var rep reply
-	if ehcID, ok := s.residents[resident]; ok {
+	switch ehcID, ok := s.residents[resident]; {
+	case ok:
 		rep = jsonReply(http.StatusOK, map[string]any{"ehc_id": ehcID, "code": ehcID + ":1", "created": false})
-	} else {
+	case listed != nil:
+		rep = jsonReply(http.StatusOK, map[string]any{"ehc_id": listed.ehcID, "code": listed.code, "created": false})
+	default:
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return reasonReply(http.StatusInternalServerError, "random")
@@ -168,8 +185,31 @@ func (s *Server) handleApply(_ *http.Request, terminal string, body []byte, _ ti
 			id["gender"] = a.Applicant.Gender
 		}
 		s.issued[ehcID+":1"] = id
+		s.stats.CardsIssued++
 		rep = jsonReply(http.StatusCreated, map[string]any{"ehc_id": ehcID, "code": ehcID + ":1", "created": true})
 	}
 	s.apps[key] = rep
 	return rep
+}
+
+// listedCard is a card codes.json holds for a resident.
+type listedCard struct{ ehcID, code string }
+
+// holder finds the card codes.json lists for a resident, if any (the first code in
+// sorted order, so the answer does not change between calls).
+func (t *codeTable) holder(idType, idNumber string) (*listedCard, error) {
+	if _, err := t.lookup(""); err != nil { // (re)loads the table
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var best *listedCard
+	for code, id := range t.codes {
+		if id["id_type"] == idType && id["id_number"] == idNumber {
+			if e, ok := id["ehc_id"].(string); ok && (best == nil || code < best.code) {
+				best = &listedCard{ehcID: e, code: code}
+			}
+		}
+	}
+	return best, nil
 }

@@ -22,7 +22,8 @@
 //   - POST /api/v1/codes/resolve from DataDir/codes.json (code → identity object, an
 //     optional "expires_at" RFC 3339 field) plus the cards issued by
 //     POST /api/v1/cards/apply (idempotent by application_id, one card per resident,
-//     kept in memory only).
+//     kept in memory only; a resident listed in codes.json already has a card; an ID
+//     number with a wrong GB 11643 check digit is refused, 422 bad_id_number).
 //
 // Faults (SetFaults, Down) act before the request is processed — latency, connection
 // reset, 503, 429 with Retry-After — or after it: Drop processes the request (events
@@ -88,6 +89,11 @@ type Faults struct {
 	ThrottleRate float64       // 429 with Retry-After before the request is processed
 	RetryAfter   time.Duration // the Retry-After of a 429 (whole seconds; default 1 s)
 	DropRate     float64       // processed (events stored, nonce used), then the connection is reset: the answer is lost
+	// DropNext drops the answers of the next n processed requests (to DropPath only,
+	// when set), whatever DropRate says: the one lost answer a test of a retry needs,
+	// without dice.
+	DropNext int
+	DropPath string // e.g. "/api/v1/cards/apply"
 }
 
 // Received is one event the platform accepted.
@@ -118,6 +124,8 @@ type Stats struct {
 	DownResets     int            // connections reset while down
 	NotModified    int            // 304 answers
 	TrustDocuments int            // 200 answers with a trust document
+	Applications   int            // /cards/apply requests past validation, repeats included
+	CardsIssued    int            // cards created by /cards/apply
 }
 
 // Server is the emulator. Its methods are safe for concurrent use.
@@ -274,6 +282,17 @@ func (s *Server) roll() (Faults, float64) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	return s.faults, s.dice.Float64()
+}
+
+// takeDrop uses up one of Faults.DropNext for a request to path, if any is left.
+func (s *Server) takeDrop(path string) bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.faults.DropNext > 0 && (s.faults.DropPath == "" || s.faults.DropPath == path) {
+		s.faults.DropNext--
+		return true
+	}
+	return false
 }
 
 // Events returns the accepted events in the order they were accepted.
@@ -536,7 +555,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := rt.fn(r, terminal, body, now)
-	if _, y := s.roll(); y < f.DropRate {
+	if _, y := s.roll(); y < f.DropRate || s.takeDrop(r.URL.Path) {
 		s.count(func(st *Stats) { st.Drops++ })
 		reset(w)
 		return

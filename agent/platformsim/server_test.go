@@ -37,9 +37,20 @@ type resp struct {
 	status int
 	header http.Header
 	body   []byte
+	err    error // no answer (only from try)
 }
 
 func (c *client) do(method, path, query string, body []byte, hdr ...string) resp {
+	c.t.Helper()
+	r := c.try(method, path, query, body, hdr...)
+	if r.err != nil {
+		c.t.Fatal(r.err)
+	}
+	return r
+}
+
+// try is do that returns a missing answer as resp.err.
+func (c *client) try(method, path, query string, body []byte, hdr ...string) resp {
 	c.t.Helper()
 	ts := c.ts
 	if ts == 0 {
@@ -69,11 +80,11 @@ func (c *client) do(method, path, query string, body []byte, hdr ...string) resp
 	}
 	r, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		return resp{err: err}
 	}
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
-	return resp{r.StatusCode, r.Header, b}
+	return resp{r.StatusCode, r.Header, b, nil}
 }
 
 func (r resp) reason() string {
@@ -316,12 +327,12 @@ func TestCardApplyIdempotent(t *testing.T) {
 		return []byte(`{"application_id":"` + id + `","terminal_id":"` + term + `","applicant":{"id_type":"01","id_number":"` + number + `","name":"张三"},"source":"id_card_reader","consent":{"text_version":"2026-01","at":"2026-11-24T08:00:01Z"}}`)
 	}
 	id := v7(t)
-	r1 := c.do("POST", "/api/v1/cards/apply", "", app(id, "110101198001011234"))
-	r2 := c.do("POST", "/api/v1/cards/apply", "", app(id, "110101198001011234"))
+	r1 := c.do("POST", "/api/v1/cards/apply", "", app(id, "110108199003071238"))
+	r2 := c.do("POST", "/api/v1/cards/apply", "", app(id, "110108199003071238"))
 	if r1.status != 201 || r2.status != 201 || !bytes.Equal(r1.body, r2.body) {
 		t.Fatalf("same application twice: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
 	}
-	r3 := c.do("POST", "/api/v1/cards/apply", "", app(v7(t), "110101198001011234"))
+	r3 := c.do("POST", "/api/v1/cards/apply", "", app(v7(t), "110108199003071238"))
 	var a, b struct {
 		EHCID   string `json:"ehc_id"`
 		Code    string `json:"code"`
@@ -333,11 +344,40 @@ func TestCardApplyIdempotent(t *testing.T) {
 		t.Fatalf("second application of the resident: %d %s", r3.status, r3.body)
 	}
 	r := c.do("POST", "/api/v1/codes/resolve", "", []byte(`{"code":"`+a.Code+`"}`))
-	if r.status != 200 || !strings.Contains(string(r.body), "110101198001011234") {
+	if r.status != 200 || !strings.Contains(string(r.body), "110108199003071238") {
 		t.Fatalf("resolving the new card's code: %d %s", r.status, r.body)
 	}
 	if r := c.do("POST", "/api/v1/cards/apply", "", []byte(`{"application_id":"`+v7(t)+`","terminal_id":"`+term+`"}`)); r.status != 422 {
 		t.Fatalf("no applicant: %d", r.status)
+	}
+	// One digit off: the check digit no longer matches.
+	if r := c.do("POST", "/api/v1/cards/apply", "", app(v7(t), "110108199003071239")); r.status != 422 || !strings.Contains(string(r.body), "bad_id_number") {
+		t.Fatalf("bad check digit: %d %s", r.status, r.body)
+	}
+}
+
+// A resident listed in codes.json has a card: applying gets its code, created false.
+// A lost answer (DropNext) is processed all the same: the retry gets the same answer.
+func TestCardApplyListedResidentAndLostAnswer(t *testing.T) {
+	dir := t.TempDir()
+	code := "E1D1C1F0A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708192A3BFB18:1"
+	os.WriteFile(filepath.Join(dir, "codes.json"), []byte(`{"`+code+`":{"ehc_id":"A0B1","id_type":"01","id_number":"110101199001011237","name":"张三"}}`), 0o600)
+	s, c := start(t, platformsim.Options{DataDir: dir})
+	app := func(id, number string) []byte {
+		return []byte(`{"application_id":"` + id + `","terminal_id":"` + term + `","applicant":{"id_type":"01","id_number":"` + number + `","name":"张三"},"source":"manual","consent":{"text_version":"2026-01","at":"2026-11-24T08:00:01Z"}}`)
+	}
+	r := c.do("POST", "/api/v1/cards/apply", "", app(v7(t), "110101199001011237"))
+	if r.status != 200 || !strings.Contains(string(r.body), `"code":"`+code+`"`) || !strings.Contains(string(r.body), `"created":false`) {
+		t.Fatalf("listed resident: %d %s", r.status, r.body)
+	}
+	s.SetFaults(platformsim.Faults{DropNext: 1})
+	id := v7(t)
+	if r := c.try("POST", "/api/v1/cards/apply", "", app(id, "110108199003071238")); r.err == nil {
+		t.Fatalf("the first answer was not dropped: %d %s", r.status, r.body)
+	}
+	r = c.do("POST", "/api/v1/cards/apply", "", app(id, "110108199003071238"))
+	if r.status != 201 || s.Stats().CardsIssued != 1 || s.Stats().Drops != 1 {
+		t.Fatalf("retry after a lost answer: %d %s, %+v", r.status, r.body, s.Stats())
 	}
 }
 

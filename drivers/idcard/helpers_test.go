@@ -122,7 +122,8 @@ func (r *recorder) expectCard(t testing.TB, reader string, c ga467.IDCard) {
 	}
 	id := cr.Identity
 	if id.IDType != "01" || id.IDNumber != c.IDNumber || id.Name != c.Name || id.Gender != c.Gender ||
-		id.Ethnicity != c.Ethnicity || id.BirthDate != c.BirthDate || id.Photo != "" || id.IdentityPartial {
+		id.Ethnicity != c.Ethnicity || id.BirthDate != c.BirthDate || id.Photo != "" || id.IdentityPartial ||
+		id.Address != c.Address || id.IDAuthority != c.Authority || id.IDValidFrom != c.ValidFrom || id.IDValidTo != c.ValidTo {
 		t.Fatalf("identity %+v does not match the card", *id)
 	}
 }

@@ -205,17 +205,20 @@ func (s *session) report(kind string, c *ga467.IDCard, reason string, code byte)
 	}
 }
 
-// identity is what the identity event carries of a card. The address, the validity and
-// the issuing authority have no field in event.Identity yet; the photo is WLT, not the
-// JPEG that Identity.Photo carries.
+// identity is what the identity event carries of a card: everything but the photo,
+// which is WLT, not the JPEG that Identity.Photo carries.
 func identity(c *ga467.IDCard) *event.Identity {
 	return &event.Identity{
-		IDType:    "01", // resident ID card
-		IDNumber:  c.IDNumber,
-		Name:      c.Name,
-		Gender:    c.Gender,
-		Ethnicity: c.Ethnicity,
-		BirthDate: c.BirthDate,
+		IDType:      "01", // resident ID card
+		IDNumber:    c.IDNumber,
+		Name:        c.Name,
+		Gender:      c.Gender,
+		Ethnicity:   c.Ethnicity,
+		BirthDate:   c.BirthDate,
+		Address:     c.Address,
+		IDAuthority: c.Authority,
+		IDValidFrom: c.ValidFrom,
+		IDValidTo:   c.ValidTo,
 	}
 }
 

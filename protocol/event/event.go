@@ -76,6 +76,12 @@ type Identity struct {
 	IssuerOrg       string `json:"issuer_org,omitempty"`
 	IdentityPartial bool   `json:"identity_partial,omitempty"`
 	Photo           string `json:"photo,omitempty"` // base64 JPEG: local API only
+
+	// The resident ID card's own fields (CARDS.md, GA 467), for a card application.
+	Address     string `json:"address,omitempty"`
+	IDAuthority string `json:"id_authority,omitempty"`
+	IDValidFrom string `json:"id_valid_from,omitempty"` // YYYYMMDD
+	IDValidTo   string `json:"id_valid_to,omitempty"`   // YYYYMMDD, or 长期 (no expiry)
 }
 
 // ForPlatform returns a copy fit to leave the terminal: the photo removed.

@@ -156,4 +156,87 @@
     };
   }
   connect();
+
+  // Apply for a card (PLATFORM.md, "Card application"): place the ID card, confirm,
+  // consent, and the new card's code is shown and printed. The data shown for
+  // confirmation is masked like everything on this page; the agent sends it unmasked.
+  const CONSENT_VERSION = "2026-01";
+  const apply = $("apply");
+  let card = null;
+  let pollTimer = null;
+  function api(path, init) {
+    init = init || {};
+    init.headers = Object.assign({ Authorization: "Bearer " + token }, init.headers || {});
+    return fetch(path, init);
+  }
+  function step(name) {
+    apply.dataset.step = name;
+    if (pollTimer !== null && name !== "place") { clearTimeout(pollTimer); pollTimer = null; }
+  }
+  function fail(reason, message) {
+    $("apply-error").textContent = reason + (message ? ": " + message : "");
+    step("error");
+  }
+  function pollCard() {
+    pollTimer = null;
+    api("/v1/applications/id-card").then((r) => {
+      if (apply.dataset.step !== "place") return;
+      if (r.status === 404) return r.json().then((b) => {
+        if (b.error === "applications_off") fail(b.error, b.message);
+        else pollTimer = setTimeout(pollCard, 500);
+      });
+      if (!r.ok) { pollTimer = setTimeout(pollCard, 1000); return; }
+      return r.json().then(showCard);
+    }).catch(() => { if (apply.dataset.step === "place") pollTimer = setTimeout(pollCard, 1000); });
+  }
+  function showCard(c) {
+    card = c;
+    const id = c.identity || {};
+    const gender = { "1": "male", "2": "female" }[id.gender] || "";
+    const dl = $("apply-card");
+    dl.replaceChildren();
+    for (const [k, v] of [["Name", maskName(id.name)], ["ID number", maskNumber(id.id_number)], ["Gender", gender],
+      ["Valid to", id.id_valid_to || ""]]) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+    step("confirm");
+  }
+  function send() {
+    step("sending");
+    const body = { source: "id_card_reader", card_seq: card.seq, consent: { text_version: CONSENT_VERSION } };
+    api("/v1/applications", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then((r) => r.json().then((b) => {
+        if (!r.ok) { fail(b.error, b.message); return; }
+        $("apply-code").textContent = b.code;
+        $("apply-created").textContent = b.created ? "A new card was issued." : "You already have a card: here is its code.";
+        const rc = $("apply-receipt");
+        if (b.receipt && b.receipt.printed) {
+          rc.textContent = "Take your receipt from the printer.";
+          delete rc.dataset.error;
+        } else {
+          rc.textContent = "No receipt: " + ((b.receipt && b.receipt.message) || "");
+          rc.dataset.error = (b.receipt && b.receipt.error) || "print_failed";
+        }
+        apply.dataset.application = b.application_id;
+        step("done");
+        // The QR image needs the token, which an <img> cannot send: fetched, then
+        // shown as a data: URL (the page's policy allows no blob: images).
+        api("/v1/applications/" + encodeURIComponent(b.application_id) + "/qr.png?size=240")
+          .then((q) => q.ok ? q.blob() : Promise.reject(q.status))
+          .then((blob) => new Promise((res) => { const fr = new FileReader(); fr.onload = () => res(fr.result); fr.readAsDataURL(blob); }))
+          .then((url) => { $("apply-qr").src = url; })
+          .catch(() => { $("apply-qr").alt = "QR image not available"; });
+      }))
+      .catch((e) => fail("agent_unreachable", String(e)));
+  }
+  $("apply-start").addEventListener("click", () => { card = null; step("place"); pollCard(); });
+  $("apply-confirm").addEventListener("click", () => step("consent"));
+  $("apply-consent").addEventListener("click", send);
+  for (const b of document.querySelectorAll(".apply-cancel")) {
+    b.addEventListener("click", () => { card = null; $("apply-qr").removeAttribute("src"); step("idle"); });
+  }
 })();

@@ -1,0 +1,294 @@
+package apply_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/ehc-agent/ehc-agent/agent/apply"
+	"github.com/ehc-agent/ehc-agent/agent/platformsim"
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
+	"github.com/ehc-agent/ehc-agent/drivers/printer"
+	"github.com/ehc-agent/ehc-agent/drivers/printer/vprinter"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/seal"
+	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+const (
+	terminalID = "K-0001"
+	name       = "王喆"
+	number     = "110108199003071238"
+	address    = "北京市海淀区中关村大街27号院3号楼2单元501室"
+)
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is a real platform emulator, a real uplink, a virtual printer on a real pty and
+// the real printer driver.
+type env struct {
+	sim  *platformsim.Server
+	vp   *vprinter.Printer
+	svc  *apply.Service
+	logs *logBuffer
+	seq  uint64
+}
+
+func newEnv(t *testing.T, mod func(*apply.Options)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{logs: &logBuffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, nil))
+	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ring, err := seal.LoadOrCreate(filepath.Join(dir, "outbox.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.Open(db, ring, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := uplink.LoadOrCreateKey(filepath.Join(dir, "terminal.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.sim, err = platformsim.New(platformsim.Options{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.AddTerminal(terminalID, sm2sig.Public(key))
+	if err := e.sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.sim.Close() })
+	up, err := uplink.New(uplink.Options{URL: e.sim.URL(), TerminalID: terminalID, Key: key, Outbox: ob, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.vp, err = vprinter.NewPTY(vprinter.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.vp.Close() })
+	p, err := printer.Open(printer.Config{Transport: printer.Serial, Path: e.vp.Path(), Baud: 115200, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	o := apply.Options{TerminalID: terminalID, Platform: up, Printer: p, Timeout: 3 * time.Second, Logger: log}
+	if mod != nil {
+		mod(&o)
+	}
+	if e.svc, err = apply.New(o); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.svc.Close)
+	return e
+}
+
+// place is the identity event of an ID card read.
+func (e *env) place() uint64 {
+	e.seq++
+	e.svc.Event(&event.Event{Seq: e.seq, Card: &event.Card{Kind: "resident_id_card", Reader: "/dev/pts/9"},
+		Identity: &event.Identity{IDType: "01", IDNumber: number, Name: name, Gender: "1", Ethnicity: "01",
+			BirthDate: "19900307", Address: address, IDValidTo: "20350307"}})
+	return e.seq
+}
+
+func reason(err error) string {
+	var e *apply.Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+func TestApplyWithHeldCard(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	if _, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"}); reason(err) != apply.ReasonNoIDCard {
+		t.Fatalf("no card: %v", err)
+	}
+	seq := e.place()
+	if c, ok := e.svc.HeldCard(); !ok || c.Seq != seq || c.Identity.Address != address {
+		t.Fatalf("held card %+v %v", c, ok)
+	}
+	if _, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceIDCard, CardSeq: seq, ConsentVersion: ""}); reason(err) != apply.ReasonConsentRequired {
+		t.Fatalf("no consent: %v", err)
+	}
+	if _, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceIDCard, CardSeq: seq + 5, ConsentVersion: "2026-01"}); reason(err) != apply.ReasonIDCardChanged {
+		t.Fatalf("another card: %v", err)
+	}
+	res, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceIDCard, CardSeq: seq, ConsentVersion: "2026-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.Code == "" || !res.Receipt.Printed {
+		t.Fatalf("result %+v", res)
+	}
+	jobs, err := e.vp.WaitJobs(ctxT(t, 5*time.Second), 1)
+	if err != nil || jobs[0].Err != nil {
+		t.Fatalf("printed: %v %+v", err, jobs)
+	}
+	if qrs := jobs[0].Doc.QRs(); len(qrs) != 1 || string(qrs[0].Payload) != res.Code {
+		t.Fatalf("printed QR %+v, want %s", qrs, res.Code)
+	}
+	text := strings.Join(jobs[0].Doc.Texts(), "\n")
+	if !strings.Contains(text, "1101**********1238") || !strings.Contains(text, "王*") || strings.Contains(text, number) {
+		t.Fatalf("receipt text:\n%s", text)
+	}
+	// The card is used up: the next patient must place their own.
+	if _, ok := e.svc.HeldCard(); ok {
+		t.Fatal("the card is still held after the application")
+	}
+	// A repeat of the answered application gets the same answer, without the platform.
+	before := e.sim.Stats().Applications
+	again, err := e.svc.Apply(ctx, apply.Request{ApplicationID: strings.ToUpper(res.ApplicationID), Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	if err != nil || again.Code != res.Code || e.sim.Stats().Applications != before {
+		t.Fatalf("repeat: %+v %v", again, err)
+	}
+	png, err := e.svc.QRPNG(res.ApplicationID, 256)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("qr png: %v", err)
+	}
+	// The same resident again, from a new read: the card they have, created false.
+	e.place()
+	res2, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	if err != nil || res2.Created || res2.Code != res.Code || res2.ApplicationID == res.ApplicationID {
+		t.Fatalf("second application: %+v %v", res2, err)
+	}
+	if e.sim.Stats().CardsIssued != 1 {
+		t.Fatal("two cards issued")
+	}
+	for _, pii := range []string{name, number, address, "19900307"} {
+		if strings.Contains(e.logs.String(), pii) {
+			t.Fatalf("%q in the logs:\n%s", pii, e.logs.String())
+		}
+	}
+}
+
+func TestHeldCardForgotten(t *testing.T) {
+	e := newEnv(t, func(o *apply.Options) { o.HoldFor = 300 * time.Millisecond })
+	e.place()
+	if _, ok := e.svc.HeldCard(); !ok {
+		t.Fatal("no card held")
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, ok := e.svc.HeldCard(); ok {
+		t.Fatal("card held past HoldFor")
+	}
+	// A failed read forgets the card held before it.
+	e.place()
+	e.svc.Event(&event.Event{Seq: 99, Card: &event.Card{Kind: "resident_id_card"}})
+	if _, ok := e.svc.HeldCard(); ok {
+		t.Fatal("card held after another card's failed read")
+	}
+}
+
+func TestManualEntry(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		a      apply.Applicant
+		reason string
+	}{
+		{apply.Applicant{IDNumber: "110108199003071239", Name: "李四"}, apply.ReasonInvalidIDNumber},
+		{apply.Applicant{IDNumber: "11010819900307123", Name: "李四"}, apply.ReasonInvalidIDNumber},
+		{apply.Applicant{IDNumber: number, Name: ""}, apply.ReasonInvalidApplicant},
+		{apply.Applicant{IDNumber: number, Name: "李四", Gender: "2"}, apply.ReasonInvalidApplicant},
+		{apply.Applicant{IDNumber: number, Name: "李四", BirthDate: "19900308"}, apply.ReasonInvalidApplicant},
+		{apply.Applicant{IDNumber: number, Name: "李四", Phone: "13800x"}, apply.ReasonInvalidApplicant},
+	} {
+		if _, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceManual, Applicant: tc.a, ConsentVersion: "2026-01"}); reason(err) != tc.reason {
+			t.Errorf("%+v: %v, want %s", tc.a, err, tc.reason)
+		}
+	}
+	if n := e.sim.Stats().Requests; n != 0 {
+		t.Fatalf("%d requests reached the platform for invalid entries", n)
+	}
+	// The standard's example, typed with a lower-case x.
+	res, err := e.svc.Apply(ctx, apply.Request{Source: apply.SourceManual, ConsentVersion: "2026-01",
+		Applicant: apply.Applicant{IDNumber: "11010519491231002x", Name: "赵六", Phone: "13800138000"}})
+	if err != nil || !res.Created {
+		t.Fatalf("manual: %+v %v", res, err)
+	}
+}
+
+// Paper out: the application is answered, nothing is printed, the kiosk is told; once
+// paper is loaded, a reprint prints.
+func TestPaperOut(t *testing.T) {
+	e := newEnv(t, nil)
+	e.vp.SetPaperOut(true)
+	e.place()
+	res, err := e.svc.Apply(context.Background(), apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Receipt.Printed || res.Receipt.Error != printer.ReasonPaperOut || !strings.Contains(res.Receipt.Message, "paper") {
+		t.Fatalf("receipt %+v", res.Receipt)
+	}
+	if len(e.vp.Jobs()) != 0 || e.vp.Discarded() != 0 {
+		t.Fatalf("something was sent to a printer without paper: %d jobs, %d discarded", len(e.vp.Jobs()), e.vp.Discarded())
+	}
+	e.vp.SetPaperOut(false)
+	r2, err := e.svc.Reprint(context.Background(), res.ApplicationID)
+	if err != nil || !r2.Receipt.Printed {
+		t.Fatalf("reprint: %+v %v", r2, err)
+	}
+	jobs, err := e.vp.WaitJobs(ctxT(t, 5*time.Second), 1)
+	if err != nil || string(jobs[0].Doc.QRs()[0].Payload) != res.Code {
+		t.Fatalf("reprinted: %v", err)
+	}
+}
+
+// Platform down: platform_unreachable once the timeout is up, and nothing kept — no
+// answer, and the card still held for another try.
+func TestPlatformDown(t *testing.T) {
+	e := newEnv(t, func(o *apply.Options) { o.Timeout = 1500 * time.Millisecond })
+	e.sim.Down(time.Minute)
+	e.place()
+	t0 := time.Now()
+	_, err := e.svc.Apply(context.Background(), apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	took := time.Since(t0)
+	if reason(err) != apply.ReasonUnreachable || took > 2500*time.Millisecond {
+		t.Fatalf("%v after %s", err, took)
+	}
+	if len(e.vp.Jobs()) != 0 || len(e.vp.Received()) != 0 {
+		t.Fatal("the printer was used")
+	}
+	if _, ok := e.svc.HeldCard(); !ok {
+		t.Fatal("the card is forgotten: the patient cannot try again")
+	}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
