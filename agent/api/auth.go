@@ -165,7 +165,8 @@ func (a *access) outer(next http.Handler) http.Handler {
 			h.Set("Access-Control-Expose-Headers", exposed)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST")
-				h.Set("Access-Control-Allow-Headers", "Authorization")
+				// Content-Type: a page posting JSON (a lend's {"seconds": N}) must say so.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				h.Set("Access-Control-Max-Age", "600")
 				// Chrome's Private Network Access preflight, for pages on non-loopback origins.
 				if r.Header.Get("Access-Control-Request-Private-Network") == "true" {

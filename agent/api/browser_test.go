@@ -19,9 +19,10 @@ import (
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
 
-// browser starts Debian's headless Chromium for the test. Without chromium the test
-// fails in CI (CI=true: scripts/install-deps.sh installs it) and is skipped elsewhere.
-func browser(t *testing.T) context.Context {
+// browser starts Debian's headless Chromium for the test, with extra flags if given.
+// Without chromium the test fails in CI (CI=true: scripts/install-deps.sh installs it)
+// and is skipped elsewhere.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -45,6 +46,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 860),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); acancel() }) // closes the browser and waits for it to exit

@@ -72,6 +72,7 @@ type Server struct {
 	access  *access
 	hub     *hub
 	metrics *metrics
+	cards   *cardWatch // card reads for /compat/v1/sscard
 	log     *slog.Logger
 	mux     http.Handler
 
@@ -115,7 +116,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, log: o.Logger, closing: make(chan struct{})}
+	s := &Server{o: o, log: o.Logger, closing: make(chan struct{}), cards: newCardWatch()}
 	s.hub = newHub(o.RingSize, o.StartSeq, func(reason string) { s.metrics.wsDropped.WithLabelValues(reason).Inc() })
 	if o.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
@@ -261,6 +262,7 @@ func (s *Server) Event(e *event.Event) {
 		return
 	}
 	s.metrics.event(e)
+	s.cards.read(e)
 	s.hub.publish(entry{seq: e.Seq, json: b, live: eventMessage(e.Seq, b, false)})
 }
 
@@ -268,6 +270,7 @@ func (s *Server) Event(e *event.Event) {
 // It does not block; call it from the daemon's device sink.
 func (s *Server) DeviceState(st device.State) {
 	s.metrics.deviceState(st)
+	s.cards.state(st)
 	b, _ := json.Marshal(struct {
 		Type   string      `json:"type"`
 		Device DeviceState `json:"device"`
@@ -319,6 +322,7 @@ func (s *Server) routes() http.Handler {
 	m.Handle("POST /v1/devices/{name}/untrigger", s.access.token(s.handleTrigger(false)))
 	m.Handle("GET /metrics", s.access.token(s.metrics.handler()))
 	s.applicationRoutes(m)
+	m.Handle("GET /compat/v1/sscard", s.access.token(http.HandlerFunc(s.handleSSCard)))
 	return s.access.outer(m)
 }
 

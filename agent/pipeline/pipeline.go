@@ -316,7 +316,8 @@ func (s *DeviceSink) Drop(d device.Drop) {
 // cardEvent fills e from a card read. A card read in full is "valid": the card itself
 // is the credential and the reader proved it present; partial reads say why.
 func cardEvent(e *event.Event, c *device.CardRead) *event.Event {
-	e.Card = &event.Card{Kind: c.Kind, Reader: c.Reader, ATR: strings.ToUpper(hex.EncodeToString(c.ATR))}
+	e.Card = &event.Card{Kind: c.Kind, Reader: c.Reader, ATR: strings.ToUpper(hex.EncodeToString(c.ATR)),
+		CardID: c.Info.CardID, Version: c.Info.Version, IssueDate: c.Info.IssueDate, Expiry: c.Info.Expiry}
 	e.Identity = c.Identity
 	v := &event.Verification{Status: "valid", Reason: c.Reason, Offline: true}
 	switch {

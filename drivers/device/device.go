@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/protocol/cards"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 
@@ -30,6 +31,7 @@ type CardRead struct {
 	ATR      []byte          // as the card sent it
 	Identity *event.Identity // nil when nothing could be read
 	Reason   string          // "" when read in full; else a stable reason: unsupported_card, card_removed, read_failed, …
+	Info     cards.Info      // what the card says of itself (version, dates, SSC card identification code); Photo is Identity.Photo's bytes
 }
 
 // States a device reports.

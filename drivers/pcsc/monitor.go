@@ -287,7 +287,7 @@ func (m *monitor) readCard(ctx context.Context, r *scard.ReaderState, cr *device
 	if errors.Is(res.Err, scard.ErrResetCard) && card.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.LeaveCard) == nil {
 		res = read()
 	}
-	cr.Kind, cr.Identity, cr.Reason = res.Kind, res.Identity, res.Reason
+	cr.Kind, cr.Identity, cr.Reason, cr.Info = res.Kind, res.Identity, res.Reason, res.Info
 	var pe *cards.PSAMError
 	if errors.As(res.Err, &pe) && m.psam != nil {
 		m.psam.drop() // opened afresh for the next card

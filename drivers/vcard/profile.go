@@ -52,6 +52,7 @@ type CardInfo struct {
 	Expiry      string `yaml:"expiry"`       // YYYYMMDD: RHC EF08, SSC EF05 tag 06
 	CityCode    string `yaml:"city_code"`    // RHC EF05 tag 39, 6 digits; its first 4 are the city diversifier
 	GenderASCII bool   `yaml:"gender_ascii"` // RHC: gender as the ASCII digit, not the binary value CARDS.md names
+	ID          string `yaml:"id"`           // SSC EF05 tag 01, the card identification code: 16 bytes of hex (region, RID D156000005, …)
 }
 
 // Photo is the RHC's EF07.
@@ -343,6 +344,13 @@ func (b *builder) ssc(c *Card, p *Profile) {
 	version := or(ci.Version, "3.00")
 	id := make([]byte, 16) // region code, RID D156000005, …
 	copy(id, []byte{0x44, 0x01, 0x00, 0xD1, 0x56, 0x00, 0x00, 0x05})
+	if ci.ID != "" {
+		var err error
+		if id, err = unhex(ci.ID); err != nil || len(id) != 16 {
+			b.bad("card.id", "not 16 bytes of hex")
+			id = make([]byte, 16)
+		}
+	}
 	gender := h.Gender
 	app := c.mf.add(&file{id: 0x1001, name: dfNameSSC, df: true, fci: fci(0x1001, 0x1E)})
 	app.add(&file{id: 0xEF05, sfi: 5, records: [][]byte{

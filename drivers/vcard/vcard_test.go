@@ -74,6 +74,14 @@ func TestExampleProfiles(t *testing.T) {
 	if res := cards.Read(ssc, ssc.ATR(), cards.Options{}); res.Identity.Name != "买买提明·艾合买提江·阿不都热合曼" || res.Identity.IDNumber != "650103197801020018" {
 		t.Errorf("%+v", res.Identity)
 	}
+	his := load(t, "card-ssc-his.yaml")
+	if res := cards.Read(his, his.ATR(), cards.Options{}); res.Identity.Name != "阿依古丽·艾合买提江·阿不都热依木" ||
+		res.Info.CardID != "650100D1560000050012A3B4C5D6E7F8" || res.Identity.CardNo != "B12345678" || res.Info.Expiry != "20330301" {
+		t.Errorf("%+v %+v", res.Identity, res.Info)
+	}
+	if _, err := vcard.New(&vcard.Profile{Kind: vcard.KindSSC, Card: vcard.CardInfo{ID: "65 01 00"}}); err == nil || !strings.Contains(err.Error(), "card.id") {
+		t.Errorf("a 3-byte card identification code: %v", err)
+	}
 	gen1 := load(t, "card-ssc-gen1.yaml")
 	if res := cards.Read(gen1, gen1.ATR(), cards.Options{}); res.Identity.Name != "李四" || res.Identity.Gender != "2" || res.Info.Version != "1.00" {
 		t.Errorf("%+v", res.Identity)

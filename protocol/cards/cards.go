@@ -75,6 +75,7 @@ type Options struct {
 
 // Info is what a card says beyond the identity event's fields. Dates are YYYYMMDD.
 type Info struct {
+	CardID    string // SSC EF05 tag 01, the card identification code: upper-case hex (32 digits)
 	Version   string // RHC EF05 tag 02, SSC EF05 tag 03
 	IssueDate string
 	Expiry    string // RHC EF08 (with a PSAM), SSC EF05 tag 06

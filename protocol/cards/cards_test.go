@@ -243,11 +243,15 @@ func TestRHCPhotoTooLarge(t *testing.T) {
 	}
 }
 
+// sscCardID is a card identification code: region 150100, RID D156000005, then the card's own.
+const sscCardID = "15 01 00 D1 56 00 00 05 00 A1 B2 C3 D4 E5 F6 07"
+
 func sscSteps(t testing.TB, ext bool) [][2]string {
 	steps := [][2]string{
 		// CARDS.md: real cards answer the SELECT with 61 1E, the FCI through GET RESPONSE.
 		{selectSSCHex, "61 1E"},
 		{"00 C0 00 00 1E", strings.Repeat("6F ", 30) + "90 00"},
+		{"00 B2 01 28 12", x(rec(0x01, h(sscCardID)), "90 00")},
 		{"00 B2 03 28 06", x(rec(0x03, []byte("3.00")), "90 00")},
 		{"00 B2 05 28 06", x(rec(0x05, h("20 21 06 01")), "90 00")},
 		{"00 B2 06 28 06", x(rec(0x06, h("20 31 06 01")), "90 00")},
@@ -260,7 +264,7 @@ func sscSteps(t testing.TB, ext bool) [][2]string {
 		{"00 B2 0D 30 06", x(rec(0x0D, h("19 85 07 07")), "90 00")},
 	}
 	if ext {
-		steps[8][1] = x(rec(0x4E, gbk(t, "·艾力", 20, 0x00)), "90 00")
+		steps[9][1] = x(rec(0x4E, gbk(t, "·艾力", 20, 0x00)), "90 00")
 	}
 	return steps
 }
@@ -279,7 +283,7 @@ func TestSSC(t *testing.T) {
 		if res.Kind != KindSSC || res.Reason != "" || *res.Identity != *want {
 			t.Fatalf("ext %v: %+v %+v", ext, res, res.Identity)
 		}
-		if i := res.Info; i.Version != "3.00" || i.IssueDate != "20210601" || i.Expiry != "20310601" || i.Photo != nil {
+		if i := res.Info; i.CardID != strings.ReplaceAll(sscCardID, " ", "") || i.Version != "3.00" || i.IssueDate != "20210601" || i.Expiry != "20310601" || i.Photo != nil {
 			t.Fatalf("%+v", res.Info)
 		}
 	}

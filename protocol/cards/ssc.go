@@ -1,6 +1,9 @@
 package cards
 
 import (
+	"encoding/hex"
+	"strings"
+
 	"github.com/ehc-agent/ehc-agent/protocol/apdu"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
@@ -16,6 +19,11 @@ const (
 func readSSC(card apdu.Transmitter) Result {
 	r := &rd{card: card}
 	res := Result{Kind: KindSSC}
+	// The card identification code is binary (B16); the national reader interface and
+	// HIS systems show it as 32 hex digits, the first six being the issuing region.
+	if v := r.item(readByID(0x01, sfiEF05, 16), 0x01, 16, true); len(v) > 0 {
+		res.Info.CardID = strings.ToUpper(hex.EncodeToString(v))
+	}
 	res.Info.Version = r.text(r.item(readByID(0x03, sfiEF05, 4), 0x03, 4, true), 0x03, false)
 	res.Info.IssueDate = r.date(r.item(readByID(0x05, sfiEF05, 4), 0x05, 4, true), 0x05)
 	res.Info.Expiry = r.date(r.item(readByID(0x06, sfiEF05, 4), 0x06, 4, true), 0x06)

@@ -45,6 +45,14 @@ type Card struct {
 	Kind   string `json:"kind"` // resident_health_card | social_security_card | resident_id_card | unknown
 	Reader string `json:"reader,omitempty"`
 	ATR    string `json:"atr,omitempty"`
+
+	// What the card says of itself (CARDS.md, EF05), for the local API only: the HIS
+	// compatible output (/compat/v1/sscard) needs it, PLATFORM.md's card has none of it,
+	// and ForPlatform leaves it out.
+	CardID    string `json:"card_id,omitempty"`    // SSC card identification code, 32 hex digits
+	Version   string `json:"version,omitempty"`    // the card's spec version, e.g. "3.00"
+	IssueDate string `json:"issue_date,omitempty"` // YYYYMMDD
+	Expiry    string `json:"expiry,omitempty"`     // YYYYMMDD
 }
 
 // Verification is the verdict on the code or card.
@@ -84,9 +92,13 @@ type Identity struct {
 	IDValidTo   string `json:"id_valid_to,omitempty"`   // YYYYMMDD, or 长期 (no expiry)
 }
 
-// ForPlatform returns a copy fit to leave the terminal: the photo removed.
+// ForPlatform returns a copy fit to leave the terminal: the photo and the card's own
+// details removed.
 func (e *Event) ForPlatform() *Event {
 	c := *e
+	if e.Card != nil {
+		c.Card = &Card{Kind: e.Card.Kind, Reader: e.Card.Reader, ATR: e.Card.ATR}
+	}
 	if e.Identity != nil && e.Identity.Photo != "" {
 		id := *e.Identity
 		id.Photo = ""
