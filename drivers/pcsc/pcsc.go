@@ -222,3 +222,31 @@ func readerGone(err error) bool {
 	}
 	return false
 }
+
+// Probe asks the smart-card service once which of its readers pattern names (as
+// Config.Reader does), for `ehc-agent doctor`. reason is ReasonNoService when the
+// service is not there, ReasonNoReader when it runs but no reader matches, else "";
+// all lists every reader the service knows.
+func Probe(pattern string) (matched, all []string, reason string, err error) {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return nil, nil, ReasonNoService, err
+	}
+	defer sc.Release()
+	all, err = sc.ListReaders()
+	if err != nil && err != scard.ErrNoReadersAvailable {
+		if contextDead(err) {
+			return nil, nil, ReasonNoService, err
+		}
+		return nil, nil, ReasonNoReader, err
+	}
+	for _, r := range all {
+		if matches(pattern, r) {
+			matched = append(matched, r)
+		}
+	}
+	if len(matched) == 0 {
+		return nil, all, ReasonNoReader, nil
+	}
+	return matched, all, "", nil
+}

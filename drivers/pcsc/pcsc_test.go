@@ -563,6 +563,12 @@ func TestNoReaderThenServiceUnavailable(t *testing.T) {
 	d := pcscdtest.Start(t)
 	s := run(t, pcsc.Config{Reader: "No Such Reader 00 00"})
 	s.until(t, 5*time.Second, "no_reader", s.hasState(device.StateDisconnected, pcsc.ReasonNoReader, ""))
+	if m, all, reason, err := pcsc.Probe("No Such Reader*"); reason != pcsc.ReasonNoReader || err != nil || len(m) != 0 || len(all) != 2 {
+		t.Fatalf("Probe while pcscd runs: %v %v %q %v", m, all, reason, err)
+	}
+	if m, _, reason, _ := pcsc.Probe(pcscdtest.ReaderName + " *"); reason != "" || len(m) != 2 {
+		t.Fatalf("Probe of the vpcd readers: %v %q", m, reason)
+	}
 	s.mu.Lock()
 	early := s.hasState(device.StateConnecting, pcsc.ReasonNoService, "")()
 	s.mu.Unlock()
@@ -576,6 +582,9 @@ func TestNoReaderThenServiceUnavailable(t *testing.T) {
 	s.mu.Unlock()
 	if last.Reason != "pcsc_service_unavailable" || last.State != device.StateConnecting {
 		t.Fatalf("last state %+v, want connecting (pcsc_service_unavailable)", last)
+	}
+	if _, _, reason, err := pcsc.Probe("*"); reason != pcsc.ReasonNoService || err == nil {
+		t.Fatalf("Probe without pcscd: %q %v", reason, err)
 	}
 	d.Restart()
 	s.until(t, 5*time.Second, "no_reader again", func() bool {
