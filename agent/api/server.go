@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
-	"github.com/ehc-agent/ehc-agent/internal/holder"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 

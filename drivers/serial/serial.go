@@ -16,7 +16,7 @@ import (
 	goserial "go.bug.st/serial"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
-	"github.com/ehc-agent/ehc-agent/internal/holder"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/protocol/framing"
 	"github.com/ehc-agent/ehc-agent/protocol/trigger"
 )
