@@ -29,9 +29,9 @@ import (
 	"github.com/ehc-agent/ehc-agent/agent/daemon"
 	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
 	"github.com/ehc-agent/ehc-agent/drivers/serial"
-	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 )
