@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 
@@ -165,13 +167,44 @@ func isLoopbackHost(host string) bool {
 }
 
 // Listen binds the configured address, so that a taken port is an error at start and
-// not in a background goroutine.
+// not in a background goroutine: a *PortTakenError naming the program on it.
 func (s *Server) Listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", s.o.Listen)
 	if err != nil {
+		if pt := PortTaken(s.o.Listen, err); pt != nil {
+			return nil, pt
+		}
 		return nil, fmt.Errorf("api.listen: %w", err)
 	}
 	return ln, nil
+}
+
+// PortTakenError: another program listens on the API's address (hospitals run loopback
+// services of their own on 21996, 38088, 5000, 9002, 8000…). Its reason code is
+// hints.APIPortTaken.
+type PortTakenError struct {
+	Addr    string
+	Holders []holder.Process // empty where they cannot be found (Windows, another user's process)
+	Err     error
+}
+
+func (e *PortTakenError) Error() string {
+	if len(e.Holders) == 0 {
+		return fmt.Sprintf("api.listen %s: port taken by another program (%v)", e.Addr, e.Err)
+	}
+	return fmt.Sprintf("api.listen %s: port taken by %s", e.Addr, holder.Describe(e.Holders))
+}
+
+func (e *PortTakenError) Unwrap() error { return e.Err }
+
+// PortTaken is the *PortTakenError of an error listening on addr, or nil when err is
+// not "address in use".
+func PortTaken(addr string, err error) *PortTakenError {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil
+	}
+	ps, _ := holder.TCPListener(addr)
+	return &PortTakenError{Addr: addr, Holders: ps, Err: err}
 }
 
 // Handler is the API's HTTP handler (for tests and embedding).
@@ -302,11 +335,12 @@ type DeviceState struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason,omitempty"`
 	Detail string    `json:"detail,omitempty"`
+	Hint   string    `json:"hint,omitempty"` // plain-language fix for Reason (agent/hints)
 	At     time.Time `json:"at"`
 }
 
 func deviceJSON(st device.State) DeviceState {
-	return DeviceState{Device: st.Device, State: st.State, Reason: st.Reason, Detail: st.Detail, At: st.At}
+	return DeviceState{Device: st.Device, State: st.State, Reason: st.Reason, Detail: st.Detail, Hint: st.Hint, At: st.At}
 }
 
 func (s *Server) routes() http.Handler {

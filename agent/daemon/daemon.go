@@ -26,6 +26,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
@@ -320,6 +321,7 @@ func (d *Daemon) waitDevices(deadline time.Time) {
 }
 
 func (d *Daemon) onState(s device.State) {
+	s.Hint = hints.For(s.Reason)
 	d.mu.Lock()
 	d.states[s.Device] = s
 	a := d.api

@@ -3,13 +3,16 @@ package daemon
 import (
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 )
 
-// Status is the agent's state as the local API, doctor and the fleet report it.
+// Status is the agent's state as the local API, doctor and the fleet report it. Each
+// device state and the trust store carry their reason code with a fix hint for hospital
+// IT (agent/hints).
 type Status struct {
 	TerminalID string                  `json:"terminal_id"`
 	Devices    map[string]device.State `json:"devices"`
@@ -30,6 +33,7 @@ func (d *Daemon) Status() Status {
 	}
 	if d.trust != nil {
 		s.Trust = d.trust.Versions(now)
+		s.Trust.Hint = hints.For(s.Trust.Reason)
 	}
 	d.mu.Lock()
 	s.Drops = make(map[string]uint64, len(d.drops))

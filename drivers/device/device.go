@@ -48,6 +48,7 @@ type State struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason,omitempty"` // stable reason code, e.g. "port_closed", "not_found"
 	Detail string    `json:"detail,omitempty"` // human detail (an OS error); never personal data
+	Hint   string    `json:"hint,omitempty"`   // what to do, in plain words: added by the agent (agent/hints), drivers leave it empty
 	At     time.Time `json:"at"`
 }
 

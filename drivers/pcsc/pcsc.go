@@ -18,7 +18,8 @@
 //     between commands. A card pulled mid-read is told apart from a failing card by the
 //     reader's state: with pcscd the command in flight returns 0 bytes and the next ones
 //     SCARD_E_NOT_TRANSACTED before SCARD_W_REMOVED_CARD (CARDS.md, "Failure handling").
-//   - device.State: connecting (start, no_service), connected (readers found),
+//   - device.State: connecting (start, pcsc_service_unavailable: the service is not
+//     there at all, SCARD_E_NO_SERVICE), connected (readers found),
 //     disconnected (no_reader, service_lost), stopped; and, while connected,
 //     card_removed when a card leaves a reader (Detail: the reader) and the PSAM's
 //     psam_ready / psam_absent / psam_pin_rejected / psam_failed when they change.
@@ -83,17 +84,17 @@ const (
 
 // Reasons of this driver's reads and states (protocol/cards adds the card reasons).
 const (
-	ReasonStart       = "start"        // connecting: Run began
-	ReasonNoService   = "no_service"   // connecting: pcscd (the smart-card service) is not there
-	ReasonServiceLost = "service_lost" // disconnected: the PC/SC context died; a new one follows
-	ReasonNoReader    = "no_reader"    // disconnected: no reader matches Reader
-	ReasonStopped     = "stopped"      // stopped: Run's context ended
-	ReasonCardRemoved = "card_removed" // read and state: the card left the reader
-	ReasonTimeout     = "timeout"      // read: ReadTimeout passed
-	ReasonCardMute    = "card_mute"    // read: the card gave no ATR
-	ReasonCardBusy    = "card_busy"    // read: another program holds the card exclusively
-	ReasonPSAMReady   = "psam_ready"   // state: the PSAM is open
-	ReasonPSAMAbsent  = "psam_absent"  // state: no PSAM reader or no card in it
+	ReasonStart       = "start"                    // connecting: Run began
+	ReasonNoService   = "pcsc_service_unavailable" // connecting: pcscd (the Windows smart-card service) is not there
+	ReasonServiceLost = "service_lost"             // disconnected: the PC/SC context died; a new one follows
+	ReasonNoReader    = "no_reader"                // disconnected: no reader matches Reader
+	ReasonStopped     = "stopped"                  // stopped: Run's context ended
+	ReasonCardRemoved = "card_removed"             // read and state: the card left the reader
+	ReasonTimeout     = "timeout"                  // read: ReadTimeout passed
+	ReasonCardMute    = "card_mute"                // read: the card gave no ATR
+	ReasonCardBusy    = "card_busy"                // read: another program holds the card exclusively
+	ReasonPSAMReady   = "psam_ready"               // state: the PSAM is open
+	ReasonPSAMAbsent  = "psam_absent"              // state: no PSAM reader or no card in it
 	ReasonPSAMPIN     = "psam_pin_rejected"
 	ReasonPSAMFailed  = "psam_failed"
 )
@@ -220,4 +221,32 @@ func readerGone(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Probe asks the smart-card service once which of its readers pattern names (as
+// Config.Reader does), for `ehc-agent doctor`. reason is ReasonNoService when the
+// service is not there, ReasonNoReader when it runs but no reader matches, else "";
+// all lists every reader the service knows.
+func Probe(pattern string) (matched, all []string, reason string, err error) {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return nil, nil, ReasonNoService, err
+	}
+	defer sc.Release()
+	all, err = sc.ListReaders()
+	if err != nil && err != scard.ErrNoReadersAvailable {
+		if contextDead(err) {
+			return nil, nil, ReasonNoService, err
+		}
+		return nil, nil, ReasonNoReader, err
+	}
+	for _, r := range all {
+		if matches(pattern, r) {
+			matched = append(matched, r)
+		}
+	}
+	if len(matched) == 0 {
+		return nil, all, ReasonNoReader, nil
+	}
+	return matched, all, "", nil
 }

@@ -555,3 +555,39 @@ func TestTwoReadersOfOneCard(t *testing.T) {
 		d.WaitCard(0, false)
 	}
 }
+
+// Issue #12: a service that runs without a matching reader (no_reader) is told apart
+// from no service at all (pcsc_service_unavailable), which is what the driver reports
+// once pcscd is stopped, and keeps reporting until it is back.
+func TestNoReaderThenServiceUnavailable(t *testing.T) {
+	d := pcscdtest.Start(t)
+	s := run(t, pcsc.Config{Reader: "No Such Reader 00 00"})
+	s.until(t, 5*time.Second, "no_reader", s.hasState(device.StateDisconnected, pcsc.ReasonNoReader, ""))
+	if m, all, reason, err := pcsc.Probe("No Such Reader*"); reason != pcsc.ReasonNoReader || err != nil || len(m) != 0 || len(all) != 2 {
+		t.Fatalf("Probe while pcscd runs: %v %v %q %v", m, all, reason, err)
+	}
+	if m, _, reason, _ := pcsc.Probe(pcscdtest.ReaderName + " *"); reason != "" || len(m) != 2 {
+		t.Fatalf("Probe of the vpcd readers: %v %q", m, reason)
+	}
+	s.mu.Lock()
+	early := s.hasState(device.StateConnecting, pcsc.ReasonNoService, "")()
+	s.mu.Unlock()
+	if early {
+		t.Fatal("pcsc_service_unavailable while pcscd runs")
+	}
+	d.Stop()
+	s.until(t, 5*time.Second, "pcsc_service_unavailable", s.hasState(device.StateConnecting, pcsc.ReasonNoService, ""))
+	s.mu.Lock()
+	last := s.states[len(s.states)-1]
+	s.mu.Unlock()
+	if last.Reason != "pcsc_service_unavailable" || last.State != device.StateConnecting {
+		t.Fatalf("last state %+v, want connecting (pcsc_service_unavailable)", last)
+	}
+	if _, _, reason, err := pcsc.Probe("*"); reason != pcsc.ReasonNoService || err == nil {
+		t.Fatalf("Probe without pcscd: %q %v", reason, err)
+	}
+	d.Restart()
+	s.until(t, 5*time.Second, "no_reader again", func() bool {
+		return s.states[len(s.states)-1].Reason == pcsc.ReasonNoReader
+	})
+}

@@ -16,6 +16,7 @@ import (
 	goserial "go.bug.st/serial"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/protocol/framing"
 	"github.com/ehc-agent/ehc-agent/protocol/trigger"
 )
@@ -53,7 +54,7 @@ const (
 	ReasonStart            = "start"             // connecting: Run began
 	ReasonNotFound         = "not_found"         // connecting: no such path, or no port with the USB ids
 	ReasonEnumerateFailed  = "enumerate_failed"  // connecting: the port list could not be read
-	ReasonBusy             = "busy"              // connecting: another process has the port
+	ReasonBusy             = "port_busy"         // connecting: another process has the port; Detail names it (Linux)
 	ReasonPermissionDenied = "permission_denied" // connecting: not in the dialout group, or no udev rule
 	ReasonOpenFailed       = "open_failed"       // connecting: any other open error
 	ReasonPortClosed       = "port_closed"       // disconnected: the device went away (cable pulled)
@@ -311,7 +312,8 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	}
 	p, err := goserial.Open(path, &d.mode)
 	if err != nil {
-		return nil, path, OpenReason(err), fmt.Sprintf("%s: %v", path, err)
+		reason = OpenReason(err)
+		return nil, path, reason, OpenDetail(path, reason, err)
 	}
 	d.setModemLines(p)
 	return p, path, "", ""
@@ -345,6 +347,19 @@ func OpenReason(err error) string {
 		return ReasonPermissionDenied
 	}
 	return ReasonOpenFailed
+}
+
+// OpenDetail is the state detail of an error opening path: the error, or for a busy
+// port the processes that hold it, "/dev/ttyUSB0: held by NationECCode (pid 4242)", so
+// that hospital IT know which program to close. Where they cannot be found (Windows, or
+// a holder this user may not inspect) it is the error.
+func OpenDetail(path, reason string, err error) string {
+	if reason == ReasonBusy {
+		if ps, _ := holder.File(path, 0); len(ps) > 0 {
+			return path + ": held by " + holder.Describe(ps)
+		}
+	}
+	return fmt.Sprintf("%s: %v", path, err)
 }
 
 // setModemLines sets DTR and RTS when configured. Ptys and many CDC ports have no modem

@@ -17,7 +17,9 @@
 //   - The interface is chosen by its report descriptor: "hidpos" takes the one with a
 //     top-level collection on usage page 0x8C and ignores a 0xFF8C one of the same
 //     device; "keyboard" takes the generic-desktop keyboard (or, with a descriptor that
-//     cannot be read, the boot keyboard protocol). Kernel drivers are detached on open
+//     cannot be read, the boot keyboard protocol). A "hidpos" scanner that enumerates as
+//     a keyboard only (KeyboardOnly, a pure function of its interfaces) is reported as
+//     keyboard_mode: it was left at its factory keyboard mode. Kernel drivers are detached on open
 //     (gousb detaches every interface of the configuration; the chosen one gets its
 //     kernel driver back on release), which keeps wedge scans out of the focused window.
 //   - Reads are cancellable: cancelling Run's context cancels the transfer in flight,

@@ -149,9 +149,6 @@ const (
 	descReport    = 0x22
 	reportOutput  = 0x02
 	reportFeature = 0x03
-
-	subclassBoot     = 1
-	protocolKeyboard = 1
 )
 
 // newContext starts libusb. gousb panics when libusb_init fails (no usbfs, as on a host
@@ -264,9 +261,10 @@ func (d *Device) serialMatches(dev *gousb.Device) bool {
 func hex4(v uint16) string { return fmt.Sprintf("%04x", v) }
 
 // claim picks the interface of the configured mode by its report descriptor and keeps
-// it claimed; the others it looked at are released.
+// it claimed; the others it looked at are released. A device without one is reported
+// as keyboard_mode when it is a keyboard only (KeyboardOnly), else as no_interface.
 func (d *Device) claim(c *conn) (reason, detail string) {
-	var tried []string
+	var tried []Interface
 	var lastErr error
 	for _, id := range c.cfg.Desc.Interfaces {
 		if len(id.AltSettings) == 0 || id.AltSettings[0].Class != gousb.ClassHID {
@@ -278,34 +276,30 @@ func (d *Device) claim(c *conn) (reason, detail string) {
 			lastErr = err
 			continue
 		}
-		desc := readDescriptor(c.dev, id.Number)
-		if d.wants(desc, alt) {
-			c.intf, c.num, c.desc = intf, id.Number, desc
+		i := Interface{Number: id.Number, SubClass: uint8(alt.SubClass), Protocol: uint8(alt.Protocol), Report: readDescriptor(c.dev, id.Number)}
+		if d.wants(i) {
+			c.intf, c.num, c.desc = intf, id.Number, i.Report
 			c.where = fmt.Sprintf("bus %d address %d interface %d", c.dev.Desc.Bus, c.dev.Desc.Address, id.Number)
 			return "", ""
 		}
 		intf.Close()
-		if desc != nil {
-			tried = append(tried, fmt.Sprintf("interface %d: %v", id.Number, desc.Collections))
-		} else {
-			tried = append(tried, fmt.Sprintf("interface %d: descriptor unreadable", id.Number))
-		}
+		tried = append(tried, i)
 	}
 	if lastErr != nil && len(tried) == 0 {
 		return openReason(lastErr), lastErr.Error()
+	}
+	if d.cfg.Mode == ModeHIDPOS {
+		return noPOSInterface(d.cfg.VID, d.cfg.PID, tried)
 	}
 	return ReasonNoInterface, fmt.Sprintf("no %s interface (%d HID interfaces: %v)", d.cfg.Mode, len(tried), tried)
 }
 
 // wants reports whether an interface is the one of the configured mode.
-func (d *Device) wants(desc *hid.Descriptor, alt gousb.InterfaceSetting) bool {
+func (d *Device) wants(i Interface) bool {
 	if d.cfg.Mode == ModeKeyboard {
-		if desc != nil {
-			return desc.Has(hid.Usage{Page: hid.PageGenericDesktop, ID: hid.UsageKeyboard})
-		}
-		return alt.SubClass == subclassBoot && alt.Protocol == protocolKeyboard
+		return i.IsKeyboard()
 	}
-	return desc != nil && desc.HasPage(hid.PagePOS)
+	return i.IsPOS()
 }
 
 // readDescriptor reads an interface's report descriptor; nil if it cannot be read or

@@ -637,6 +637,14 @@ func Hex32(s string) ([32]byte, bool) {
 	return k, err == nil
 }
 
+// States of the store as Versions.Reason reports them: a terminal that never received
+// a key set is told apart from one whose key set has aged, since the fixes differ (set
+// up the platform connection or trust.dir, versus restore a connection that worked).
+const (
+	ReasonNeverUpdated = "never_updated"
+	ReasonStale        = "stale"
+)
+
 // Versions is the status of the store, for the status API.
 type Versions struct {
 	KeySet            uint64    `json:"keyset_version"`
@@ -647,10 +655,17 @@ type Versions struct {
 	HasKeySet         bool      `json:"has_keyset"`
 	HasRevocations    bool      `json:"has_revocations"`
 	Stale             bool      `json:"trust_stale"`
-	Roots             int       `json:"roots"`
-	RevokedIssuers    int       `json:"revoked_issuers"`
-	RevokedEHCIDs     int       `json:"revoked_ehc_ids"`
-	RevokedHolderKeys int       `json:"revoked_holder_keys"`
+	// Reason is ReasonNeverUpdated (no key set was ever installed or synced),
+	// ReasonStale (one was, but it is past next_update by more than the staleness
+	// limit), or "" when the key set is current.
+	Reason string `json:"reason,omitempty"`
+	// Hint is a fix for Reason in plain words; the agent adds it (agent/hints), the store
+	// leaves it empty.
+	Hint              string `json:"hint,omitempty"`
+	Roots             int    `json:"roots"`
+	RevokedIssuers    int    `json:"revoked_issuers"`
+	RevokedEHCIDs     int    `json:"revoked_ehc_ids"`
+	RevokedHolderKeys int    `json:"revoked_holder_keys"`
 }
 
 // Versions reports what the store holds, and whether it is stale at now.
@@ -661,6 +676,12 @@ func (s *Store) Versions(now time.Time) Versions {
 		Revocations: sn.RevocationsVersion, RevocationsIssued: sn.RevocationsIssued,
 		HasKeySet: sn.hasKeySet, HasRevocations: sn.revPayload != nil,
 		Stale: sn.Stale(now), Roots: len(sn.Roots()),
+	}
+	switch {
+	case !v.HasKeySet:
+		v.Reason = ReasonNeverUpdated
+	case v.Stale:
+		v.Reason = ReasonStale
 	}
 	v.RevokedIssuers, v.RevokedEHCIDs, v.RevokedHolderKeys = sn.Counts()
 	return v

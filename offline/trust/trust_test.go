@@ -364,11 +364,21 @@ func TestStaleness(t *testing.T) {
 		if !s.Snapshot().Stale(c.at) {
 			t.Fatal("no key set must be stale")
 		}
+		if r := s.Versions(c.at).Reason; r != ReasonNeverUpdated {
+			t.Fatalf("no key set: reason %q, want never_updated", r)
+		}
 		if err := s.ApplyKeySet(f.seal(t, f.keySet(1, next.Format(time.RFC3339)))); err != nil {
 			t.Fatal(err)
 		}
 		if got := s.Snapshot().Stale(c.at); got != c.stale || s.Versions(c.at).Stale != c.stale {
 			t.Errorf("limit %v at next_update%+v: stale %v, want %v", c.limit, c.at.Sub(next), got, c.stale)
+		}
+		want := ""
+		if c.stale {
+			want = ReasonStale
+		}
+		if r := s.Versions(c.at).Reason; r != want {
+			t.Errorf("limit %v at next_update%+v: reason %q, want %q", c.limit, c.at.Sub(next), r, want)
 		}
 	}
 }

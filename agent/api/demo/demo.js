@@ -43,7 +43,8 @@
   const devices = new Map();
   function field(o, k) { return o[k] !== undefined ? o[k] : o[k.charAt(0).toUpperCase() + k.slice(1)]; }
   function setDevice(name, st) {
-    devices.set(name, { state: field(st, "state") || "unknown", reason: field(st, "reason") || "" });
+    devices.set(name, { state: field(st, "state") || "unknown", reason: field(st, "reason") || "",
+      detail: field(st, "detail") || "", hint: field(st, "hint") || "" });
     renderDevices();
   }
   function renderDevices() {
@@ -56,6 +57,14 @@
       s.className = "state state-" + st.state;
       s.textContent = st.state;
       li.append(s, " " + name + (st.reason ? " (" + st.reason + ")" : ""));
+      // What to do about it, in plain words (agent/hints), with the detail that names
+      // e.g. the program holding a port.
+      if (st.hint) {
+        const h = document.createElement("div");
+        h.className = "hint";
+        h.textContent = (st.detail ? st.detail + " — " : "") + st.hint;
+        li.append(h);
+      }
       ul.append(li);
     }
   }
@@ -119,6 +128,10 @@
     const pending = field(ob, "pending");
     if (pending !== undefined) parts.push("outbox " + pending);
     $("agent").textContent = parts.join(" · ");
+    const tr = s.trust || {};
+    const th = $("trust-hint");
+    th.textContent = tr.reason ? "trust " + tr.reason + " — " + (tr.hint || "") : "";
+    th.hidden = !tr.reason;
   }
 
   let backoff = 500;

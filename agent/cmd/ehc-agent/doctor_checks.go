@@ -19,12 +19,19 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/daemon"
+	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/holder"
+	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
+	"github.com/ehc-agent/ehc-agent/drivers/serial"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 )
@@ -58,8 +65,8 @@ func installedConfig(path string) string {
 // doctorInstallChecks returns the installation checks for the configuration at path
 // ("" = built-in defaults and the environment, as `run` reads them).
 func doctorInstallChecks(path string) []doctorCheck {
-	e := &doctorEnv{path: path, now: time.Now, pcscSocket: pcscSocketPath()}
-	return []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkAPIPort}
+	e := &doctorEnv{path: path, now: time.Now, pcscSocket: pcscSocketPath(), pcscProbe: pcsc.Probe}
+	return []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort}
 }
 
 // doctorEnv is what the checks share: the configuration, loaded once, and the running
@@ -68,6 +75,9 @@ type doctorEnv struct {
 	path       string
 	now        func() time.Time
 	pcscSocket string // "" where pcscd is not a unix socket (Windows)
+	// pcscProbe asks the smart-card service for the readers a pattern names (pcsc.Probe);
+	// nil skips that question.
+	pcscProbe func(pattern string) (matched, all []string, reason string, err error)
 
 	cfgOnce sync.Once
 	cfg     *config.Config
@@ -185,12 +195,13 @@ func (e *doctorEnv) checkTrust(ctx context.Context) []doctorResult {
 }
 
 func trustRow(check string, v trust.Versions, from string, limit time.Duration) []doctorResult {
-	switch {
-	case !v.HasKeySet:
-		return row(check, doctorFail, from+" has no key set: every code fails with unknown_root_key — fix: check the platform connection (trust sync), or put a keyset.json in trust.dir")
-	case v.Stale:
-		return row(check, doctorWarn, fmt.Sprintf("%s: key set v%d is stale (next_update %s, more than %v ago): results carry trust_stale — fix: check the platform connection (trust sync)",
-			from, v.KeySet, v.NextUpdate.UTC().Format(time.RFC3339), limit))
+	switch v.Reason {
+	case trust.ReasonNeverUpdated:
+		return row(check, doctorFail, fmt.Sprintf("%s: %s: no key set was ever installed or synced, every code fails with unknown_root_key — fix: %s",
+			from, v.Reason, hints.For(v.Reason)))
+	case trust.ReasonStale:
+		return row(check, doctorWarn, fmt.Sprintf("%s: %s: key set v%d is stale (next_update %s, more than %v ago): results carry trust_stale — fix: %s",
+			from, v.Reason, v.KeySet, v.NextUpdate.UTC().Format(time.RFC3339), limit, hints.For(v.Reason)))
 	}
 	return row(check, doctorPass, fmt.Sprintf("%s: key set v%d, next update %s, revocations v%d", from, v.KeySet, v.NextUpdate.UTC().Format(time.RFC3339), v.Revocations))
 }
@@ -229,11 +240,104 @@ func (e *doctorEnv) checkPCSC(ctx context.Context) []doctorResult {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	c, err := d.DialContext(ctx, "unix", e.pcscSocket)
 	if err != nil {
-		return row("pcscd", doctorFail, fmt.Sprintf("not reachable at %s (%v), needed by %s — fix: apt install pcscd && systemctl enable --now pcscd.socket",
-			e.pcscSocket, err, strings.Join(readers, ", ")))
+		return row("pcscd", doctorFail, fmt.Sprintf("%s: not reachable at %s (%v), needed by %s — fix: %s",
+			pcsc.ReasonNoService, e.pcscSocket, err, strings.Join(readers, ", "), hints.For(pcsc.ReasonNoService)))
 	}
 	c.Close()
-	return row("pcscd", doctorPass, fmt.Sprintf("reachable at %s, for %s", e.pcscSocket, strings.Join(readers, ", ")))
+	rows := row("pcscd", doctorPass, fmt.Sprintf("reachable at %s, for %s", e.pcscSocket, strings.Join(readers, ", ")))
+	if e.pcscProbe == nil {
+		return rows
+	}
+	// The readers each device names, asked of the service as the driver would.
+	for _, d := range cfg.Devices {
+		if d.Driver != "pcsc" {
+			continue
+		}
+		matched, all, reason, err := e.pcscProbe(d.PCSC.Reader)
+		check := "card reader " + d.Name
+		switch {
+		case reason == "":
+			rows = append(rows, row(check, doctorPass, strings.Join(matched, ", "))...)
+		case reason == pcsc.ReasonNoReader && err == nil:
+			rows = append(rows, row(check, doctorFail, fmt.Sprintf("%s: pcsc.reader %q matches none of the service's readers (%s) — fix: %s",
+				reason, d.PCSC.Reader, orNone(all), hints.For(reason)))...)
+		default:
+			rows = append(rows, row(check, doctorFail, fmt.Sprintf("%s: %v — fix: %s", reason, err, hints.For(reason)))...)
+		}
+	}
+	return rows
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ", ")
+}
+
+// checkDevices shows each device's state: the running agent's, with the reason and
+// its fix; without a running agent, a serial port another program holds (port_busy),
+// which is what would stop the agent's next start from reading it.
+func (e *doctorEnv) checkDevices(ctx context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil
+	}
+	if a := e.probeAgent(ctx); a.status != nil {
+		names := make([]string, 0, len(a.status.Devices))
+		for n := range a.status.Devices {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var rows []doctorResult
+		for _, n := range names {
+			rows = append(rows, deviceRow(a.status.Devices[n])...)
+		}
+		return rows
+	}
+	var rows []doctorResult
+	for _, d := range cfg.Devices {
+		path := ""
+		switch d.Driver {
+		case "serial":
+			path = d.Serial.Path
+		case "idcard":
+			path = d.IDCard.Path
+		}
+		if path == "" {
+			continue
+		}
+		ps, err := holder.File(path, 0)
+		if err != nil || len(ps) == 0 {
+			continue // a missing port is the agent's not_found, shown while it runs
+		}
+		rows = append(rows, row("device "+d.Name, doctorFail, fmt.Sprintf("%s: %s: held by %s — fix: %s",
+			serial.ReasonBusy, path, holder.Describe(ps), hints.For(serial.ReasonBusy)))...)
+	}
+	return rows
+}
+
+// deviceRow is one device's state as the running agent reports it.
+func deviceRow(st device.State) []doctorResult {
+	check := "device " + st.Device
+	if st.State == device.StateConnected && st.Hint == "" {
+		return row(check, doctorPass, strings.TrimSpace("connected "+st.Detail))
+	}
+	detail := st.State
+	if st.Reason != "" {
+		detail += " (" + st.Reason + ")"
+	}
+	if st.Detail != "" {
+		detail += ": " + st.Detail
+	}
+	status := doctorWarn
+	if st.Hint != "" {
+		detail += " — fix: " + st.Hint
+		if st.State != device.StateConnected {
+			status = doctorFail
+		}
+	}
+	return row(check, status, detail)
 }
 
 // probeAgent asks the local API of a running agent: /healthz, which needs no token,
@@ -386,8 +490,11 @@ func (e *doctorEnv) checkAPIPort(ctx context.Context) []doctorResult {
 	}
 	// Nothing answers as an agent: the port must be free for the agent's next start.
 	l, err := net.Listen("tcp", addr)
+	if pt := api.PortTaken(addr, err); pt != nil {
+		return row("local API", doctorFail, fmt.Sprintf("%s: %v — fix: %s", hints.APIPortTaken, pt, hints.For(hints.APIPortTaken)))
+	}
 	if err != nil {
-		return row("local API", doctorFail, fmt.Sprintf("%s is taken by another program or not bindable (%v) — fix: stop that program or set api.listen (and the kiosk's URL) to a free port", addr, err))
+		return row("local API", doctorFail, fmt.Sprintf("%s is not bindable (%v) — fix: set api.listen (and the kiosk's URL) to a loopback address and free port", addr, err))
 	}
 	l.Close()
 	return row("local API", doctorPass, addr+" is free for the agent")

@@ -20,7 +20,7 @@ import (
 func runChecks(t *testing.T, e *doctorEnv) map[string]doctorResult {
 	t.Helper()
 	rows := map[string]doctorResult{}
-	checks := []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkAPIPort}
+	checks := []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort}
 	for _, c := range checks {
 		for _, r := range c(context.Background()) {
 			if _, dup := rows[r.Check]; dup {
@@ -124,10 +124,12 @@ func TestDoctorStoppedAgent(t *testing.T) {
 	}
 	os.Chmod(f.state, 0o755)
 	rows = runChecks(t, f.env(now.Add(10*365*24*time.Hour), filepath.Join(f.dir, "no-pcscd")))
-	wantRow(t, rows, "local API", doctorFail, "taken by another program")
+	wantRow(t, rows, "local API", doctorFail, fmt.Sprintf("api_port_taken: api.listen %s: port taken by ehc-agent.test (pid %d) — fix: Another program", addr, os.Getpid()))
 	wantRow(t, rows, "state_dir", doctorWarn, "chmod 700")
-	wantRow(t, rows, "pcscd", doctorFail, "fix: apt install pcscd")
-	wantRow(t, rows, "trust store", doctorWarn, "is stale")
+	wantRow(t, rows, "pcscd", doctorFail, "pcsc_service_unavailable: not reachable")
+	wantRow(t, rows, "pcscd", doctorFail, "fix: The smart-card service is not running")
+	wantRow(t, rows, "trust store", doctorWarn, "stale: key set v1 is stale")
+	wantRow(t, rows, "trust store", doctorWarn, "fix: The key set has not been renewed")
 
 	taken.Close()
 	os.Chmod(f.state, 0o700)
@@ -159,7 +161,7 @@ func TestDoctorRunningAgent(t *testing.T) {
 }
 
 func TestDoctorInstallChecksAreRegistered(t *testing.T) {
-	if n := len(doctorInstallChecks("")); n != 6 {
+	if n := len(doctorInstallChecks("")); n != 7 {
 		t.Fatalf("%d checks", n)
 	}
 }

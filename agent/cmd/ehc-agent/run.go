@@ -1,14 +1,18 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/daemon"
+	"github.com/ehc-agent/ehc-agent/agent/hints"
 )
 
 func init() {
@@ -53,7 +57,12 @@ EHC_AGENT_LOG_LEVEL). A bad configuration exits with status 2, naming each bad k
 					}
 				}
 			}()
-			return d.Run(ctx, reload)
+			err = d.Run(ctx, reload)
+			var taken *api.PortTakenError
+			if errors.As(err, &taken) {
+				return fmt.Errorf("%w — fix: %s", err, hints.For(hints.APIPortTaken))
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (YAML); none: built-in defaults and environment")

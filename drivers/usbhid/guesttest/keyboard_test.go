@@ -5,10 +5,12 @@ package guesttest
 import (
 	"context"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/usbhid"
+	"github.com/ehc-agent/ehc-agent/protocol/hid"
 )
 
 // QEMU's usb-kbd: VID 0627, PID 0001.
@@ -77,4 +79,27 @@ func TestKeyboardReplug(t *testing.T) {
 		t.Fatalf("reconnected %s after the device came back, want within 2s", took)
 	}
 	typeScan(t, s, "AFTER-replug 2", "", "AFTER-replug 2")
+}
+
+// Issue #12: a scanner configured for HID POS that enumerates only as a keyboard (here
+// QEMU's usb-kbd, read through the real kernel and libusb) is reported as keyboard_mode,
+// not as a device that cannot be found; the kernel keeps its keyboard driver.
+func TestKeyboardModeDetected(t *testing.T) {
+	dir := usbDevice(kbdVID, kbdPID)
+	if dir == "" {
+		t.Fatal("no usb-kbd in the guest")
+	}
+	dev, err := usbhid.New(usbhid.Config{Name: "pos", VID: 0x0627, PID: 0x0001, Mode: usbhid.ModeHIDPOS, Layout: hid.Honeywell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink()
+	runDevice(t, dev, s)
+	st := s.waitState(t, "connecting", usbhid.ReasonKeyboardMode, 20*time.Second)
+	if !strings.Contains(st.Detail, "0627:0001 enumerates only as a HID keyboard") {
+		t.Fatalf("detail %q", st.Detail)
+	}
+	if drv := kernelDriver(dir, 0); drv != "usbhid" {
+		t.Fatalf("after the look: interface 0 bound to %q, want usbhid (the keyboard given back)", drv)
+	}
 }

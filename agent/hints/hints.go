@@ -1,0 +1,59 @@
+// Package hints is the one table of plain-language fix hints for the agent's stable
+// reason codes (issue #12, "Plain-language states"). /v1/status and its WebSocket
+// messages carry each device's and the trust store's reason with its hint, the demo
+// kiosk page shows them, and `ehc-agent doctor` prints them after "fix:".
+//
+// A hint is written for hospital IT standing at the kiosk: one or two short sentences
+// that say what to do, naming the command or setting, never a stack of causes. Reasons
+// that need no action (connected, start, stopped) have none. The same reason code may
+// come from several drivers (not_found from serial and USB): its hint then fits both.
+package hints
+
+// Reasons this package adds to those of the drivers and the trust store.
+const (
+	// APIPortTaken: another program listens on api.listen's port (start and doctor).
+	APIPortTaken = "api_port_taken"
+)
+
+// table maps a reason code to its hint. Driver and store reasons are written out, not
+// imported, so that this stays one readable list; hints_test checks it against the
+// constants of the packages that report them.
+var table = map[string]string{
+	// PC/SC card readers (drivers/pcsc)
+	"pcsc_service_unavailable": "The smart-card service is not running. On Linux: sudo systemctl enable --now pcscd.socket " +
+		"(apt install pcscd if it is missing); on Windows: start the \"Smart Card\" service (SCardSvr) and set it to Automatic.",
+	"no_reader": "The smart-card service runs but sees no card reader with the configured name. Check the reader's USB cable; " +
+		"pcsc_scan (Linux) lists the names the service sees: set pcsc.reader to one of them.",
+	"service_lost": "The smart-card service stopped or restarted; the agent reconnects by itself. If this stays, restart the service " +
+		"(systemctl restart pcscd, or the Windows Smart Card service).",
+	"psam_absent":       "No PSAM card in the configured PSAM slot: insert it, or check pcsc.psam_reader.",
+	"psam_pin_rejected": "The PSAM refused its PIN and will not be asked again (a few wrong tries lock it): correct pcsc.psam_pin_file, then reinsert the PSAM.",
+
+	// Scanners and serial devices (drivers/serial, drivers/usbhid, drivers/idcard)
+	"port_busy": "Another program holds the serial port (named above): close it or stop its service, or move it to another port. " +
+		"The agent opens the port by itself once it is free.",
+	"keyboard_mode": "The scanner is set to USB keyboard mode. Scan the vendor's HID-POS (or USB-COM) configuration code from its manual, " +
+		"or set this device's usb.mode to keyboard to read it as a keyboard wedge.",
+	"busy":              "Another program has claimed the USB scanner: close it, then replug the scanner.",
+	"permission_denied": "The agent's user may not open the device: add it to the dialout group (serial) or install the udev rule (USB), then replug.",
+	"not_found": "The device is not attached, or not at the configured path or USB ids: check the cable; " +
+		"ehc-agent doctor lists the ports and USB ids it sees.",
+	"no_interface":    "The USB device has no interface of the configured usb.mode: set the scanner to HID-POS with its configuration code, or change usb.mode.",
+	"usb_unavailable": "USB cannot be used here (no libusb or usbfs): install libusb-1.0 and run the agent on the machine the scanner is plugged into.",
+	"port_closed":     "The device went away (cable pulled or power lost); the agent reconnects as soon as it is back.",
+	"unplugged":       "The scanner was unplugged; the agent reconnects as soon as it is back.",
+	"no_answer":       "The port opens but the reader does not answer: check its power and the configured baud rate.",
+
+	// Trust store (offline/trust)
+	"never_updated": "This terminal has never received a key set, so no health code can be verified offline. " +
+		"Check platform.url and the network to the platform, or copy the platform's keyset.json into trust.dir.",
+	"stale": "The key set has not been renewed for longer than trust.staleness allows; results carry trust_stale. " +
+		"Check the network to the platform so that trust sync can fetch the current one.",
+
+	// Local API
+	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +
+		"and change the kiosk page's address to match.",
+}
+
+// For returns the hint for reason, or "" when it needs none.
+func For(reason string) string { return table[reason] }
