@@ -61,7 +61,7 @@ ends or is reclaimed.`,
 			if out.Until != nil {
 				until = out.Until.Local().Format(time.RFC3339)
 			}
-			cmd.Printf("%s lent until %s\n", out.Device, until)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s lent until %s\n", out.Device, until)
 			return nil
 		},
 	}
@@ -77,7 +77,7 @@ ends or is reclaimed.`,
 			if err := callAgent(cmd.Context(), path, "/v1/devices/"+url.PathEscape(args[0])+"/reclaim", "", &out); err != nil {
 				return err
 			}
-			cmd.Printf("%s reclaimed: the agent is opening it again\n", out.Device)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s reclaimed: the agent is opening it again\n", out.Device)
 			return nil
 		},
 	}
