@@ -59,7 +59,7 @@ func (d *Daemon) lender(name string) (device.Lender, error) {
 	}
 	l, ok := r.dev.(device.Lender)
 	if !ok {
-		return nil, fmt.Errorf("%w: the %s driver does not hand its device to other programs (only serial and usbhid devices can be lent)",
+		return nil, fmt.Errorf("%w: the %s driver does not hand its device to other programs (only serial, usbhid and idcard devices can be lent)",
 			device.ErrNotLendable, r.cfg.Driver)
 	}
 	return l, nil
