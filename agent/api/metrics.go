@@ -28,12 +28,15 @@ type metrics struct {
 	delivery   prometheus.Histogram
 	devState   *prometheus.GaugeVec
 	reconnects *prometheus.CounterVec
+	lends      *prometheus.CounterVec
+	reclaims   *prometheus.CounterVec
 	wsClients  prometheus.Gauge
 	wsDropped  *prometheus.CounterVec
 
 	mu   sync.Mutex
 	last map[string]string // device → last state
 	ever map[string]bool   // devices seen connected at least once
+	lent map[string]bool   // devices lent since they were last connected: coming back is no reconnect
 }
 
 var (
@@ -52,7 +55,7 @@ func label(re *regexp.Regexp, v string) string {
 	return "other"
 }
 
-var deviceStates = []string{device.StateConnecting, device.StateConnected, device.StateDisconnected, device.StateStopped}
+var deviceStates = []string{device.StateConnecting, device.StateConnected, device.StateDisconnected, device.StateStopped, device.StateLent}
 
 func newMetrics(outboxDepth func() float64, h *hub) *metrics {
 	m := &metrics{
@@ -82,15 +85,21 @@ func newMetrics(outboxDepth func() float64, h *hub) *metrics {
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ehc_agent_device_reconnects_total", Help: "Times a device came back (connected again after having been connected).",
 		}, []string{"device"}),
+		lends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_device_lends_total", Help: "Times a device was lent to another program (its port closed for it).",
+		}, []string{"device"}),
+		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_device_lend_ends_total", Help: "Lends that ended, by reason: reclaimed, lend_expired, stopped.",
+		}, []string{"device", "reason"}),
 		wsClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ehc_agent_api_websocket_clients", Help: "WebSocket clients connected to the local API.",
 		}),
 		wsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ehc_agent_api_websocket_dropped_total", Help: "WebSocket clients disconnected by the agent, by reason.",
 		}, []string{"reason"}),
-		last: map[string]string{}, ever: map[string]bool{},
+		last: map[string]string{}, ever: map[string]bool{}, lent: map[string]bool{},
 	}
-	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.delivery, m.devState, m.reconnects, m.wsClients, m.wsDropped,
+	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.delivery, m.devState, m.reconnects, m.lends, m.reclaims, m.wsClients, m.wsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ehc_agent_events_last_seq", Help: "Seq of the newest committed event.",
 		}, func() float64 { return float64(h.lastSeq()) }),
@@ -140,11 +149,23 @@ func (m *metrics) deviceState(st device.State) {
 	m.mu.Lock()
 	prev := m.last[dev]
 	m.last[dev] = st.State
-	again := m.ever[dev] && prev != device.StateConnected
+	if st.State == device.StateLent {
+		m.lent[dev] = true
+	}
+	again := m.ever[dev] && prev != device.StateConnected && !m.lent[dev]
 	if st.State == device.StateConnected {
 		m.ever[dev] = true
+		delete(m.lent, dev)
 	}
 	m.mu.Unlock()
+	// Lends are counted from the states every driver reports, so that a lend asked
+	// through the local API, the CLI or the fleet is counted alike.
+	switch {
+	case st.State == device.StateLent && prev != device.StateLent:
+		m.lends.WithLabelValues(dev).Inc()
+	case prev == device.StateLent && st.State != device.StateLent:
+		m.reclaims.WithLabelValues(dev, label(codeLabel, st.Reason)).Inc()
+	}
 	if st.State != device.StateConnected {
 		return
 	}

@@ -55,6 +55,8 @@ type Options struct {
 	Status func() any
 	// Devices backs the trigger endpoints; nil answers 404 for every device.
 	Devices Devices
+	// Lending backs the lend and reclaim endpoints; nil answers 404 for every device.
+	Lending Lending
 	// OutboxDepth, if set, is exported as the ehc_agent_outbox_depth gauge.
 	OutboxDepth func() float64
 	// Build is added to /v1/status as "build" (version, commit, Go version).
@@ -354,6 +356,8 @@ func (s *Server) routes() http.Handler {
 	m.Handle("GET /v1/ws", s.access.token(http.HandlerFunc(s.handleWS)))
 	m.Handle("POST /v1/devices/{name}/trigger", s.access.token(s.handleTrigger(true)))
 	m.Handle("POST /v1/devices/{name}/untrigger", s.access.token(s.handleTrigger(false)))
+	m.Handle("POST /v1/devices/{name}/lend", s.access.token(http.HandlerFunc(s.handleLend)))
+	m.Handle("POST /v1/devices/{name}/reclaim", s.access.token(http.HandlerFunc(s.handleReclaim)))
 	m.Handle("GET /metrics", s.access.token(s.metrics.handler()))
 	s.applicationRoutes(m)
 	m.Handle("GET /compat/v1/sscard", s.access.token(http.HandlerFunc(s.handleSSCard)))

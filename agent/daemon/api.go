@@ -49,6 +49,7 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 		StartSeq:    d.outbox.Stats().LastSeq,
 		Status:      func() any { return d.Status() },
 		Devices:     d,
+		Lending:     apiLending{d},
 		OutboxDepth: func() float64 { return float64(d.outbox.Stats().Pending) },
 		Build:       buildInfo(),
 		Logger:      d.log,

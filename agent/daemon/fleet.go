@@ -114,7 +114,7 @@ func (d *Daemon) fleetCommand(ctx context.Context, c *fleet.Command) (any, error
 		}
 		return map[string]string{"device": a.Device}, nil
 	case fleet.VerbLend, fleet.VerbReclaim:
-		return nil, fleet.Refuse(fleet.ReasonUnsupported, "lending devices (issue 12) is not in this agent yet")
+		return d.fleetLend(ctx, c)
 	case fleet.VerbReload:
 		if err := d.fleetReload(ctx); err != nil {
 			return nil, err
@@ -132,6 +132,47 @@ func (d *Daemon) fleetCommand(ctx context.Context, c *fleet.Command) (any, error
 		return d.fleetDoctor(), nil
 	}
 	return nil, fleet.Refuse(fleet.ReasonUnknownVerb, "%q", c.Verb)
+}
+
+// fleetLend runs lend ({"device": NAME, "seconds": N}) and reclaim ({"device": NAME})
+// through the same path as the local API. A refusal carries the device error's reason
+// code (unknown_device, not_lendable, already_lent, not_lent, bad_seconds, not_running).
+func (d *Daemon) fleetLend(ctx context.Context, c *fleet.Command) (any, error) {
+	var a struct {
+		Device  string `json:"device"`
+		Seconds *int   `json:"seconds"`
+	}
+	usage := `args must be {"device": "<configured device name>", "seconds": 1..600}`
+	if c.Verb == fleet.VerbReclaim {
+		usage = `args must be {"device": "<configured device name>"}`
+	}
+	if err := json.Unmarshal(c.Args, &a); err != nil || a.Device == "" || (c.Verb == fleet.VerbLend) != (a.Seconds != nil) {
+		return nil, fleet.Refuse(fleet.ReasonBadArgs, "%s", usage)
+	}
+	if c.Verb == fleet.VerbReclaim {
+		if err := d.Reclaim(ctx, a.Device, "fleet"); err != nil {
+			return nil, lendRefusal(err)
+		}
+		return map[string]string{"device": a.Device, "state": device.StateConnecting}, nil
+	}
+	n := *a.Seconds
+	if n < int(device.MinLend/time.Second) || n > int(device.MaxLend/time.Second) {
+		return nil, fleet.Refuse(device.ErrBadLendTime.Error(), "seconds must be from 1 to 600")
+	}
+	until, err := d.Lend(ctx, a.Device, time.Duration(n)*time.Second, "fleet")
+	if err != nil {
+		return nil, lendRefusal(err)
+	}
+	return map[string]any{"device": a.Device, "state": device.StateLent, "until": until.UTC()}, nil
+}
+
+// lendRefusal turns a device lend error into a fleet refusal with its reason code;
+// anything else stays an error (reason failed).
+func lendRefusal(err error) error {
+	if r := reasonOf(err); r != "lend_failed" {
+		return fleet.Refuse(r, "%s", err.Error())
+	}
+	return err
 }
 
 // doctorRow is one finding of the fleet's doctor, in the form of `ehc-agent doctor`.
@@ -162,7 +203,11 @@ func (d *Daemon) fleetDoctor() []doctorRow {
 	for _, n := range names {
 		st := s.Devices[n]
 		status := "pass"
-		if st.State != device.StateConnected {
+		switch st.State {
+		case device.StateConnected:
+		case device.StateLent: // on purpose, for a while: lent to another program
+			status = "info"
+		default:
 			status = "fail"
 		}
 		detail := st.State

@@ -20,6 +20,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/agent/fleet"
 	"github.com/ehc-agent/ehc-agent/agent/fleet/fleettest"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
@@ -54,6 +55,11 @@ func TestFleetThroughTheDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	vs, err := vscanner.New(vscanner.Config{Link: filepath.Join(dir, "counter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vs.Close() })
 	fifo := filepath.Join(dir, "scanner")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -74,7 +80,10 @@ devices:
   - name: front-scanner
     driver: sim
     sim: {file: %s, interval: 1ms}
-`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), apiAddr, fifo)), 0o600)
+  - name: counter-scanner
+    driver: serial
+    serial: {path: %s}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), apiAddr, fifo, vs.Link())), 0o600)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -173,8 +182,16 @@ devices:
 		{fleet.VerbTrigger, map[string]string{"device": "front-scanner"}, "not_triggerable"},
 		{fleet.VerbUntrigger, map[string]string{"device": "nowhere"}, "unknown_device"},
 		{fleet.VerbTrigger, nil, fleet.ReasonBadArgs},
-		{fleet.VerbLend, map[string]string{"device": "front-scanner"}, fleet.ReasonUnsupported},
-		{fleet.VerbReclaim, nil, fleet.ReasonUnsupported},
+		{fleet.VerbLend, map[string]any{"device": "front-scanner", "seconds": 10}, "not_lendable"},
+		{fleet.VerbLend, map[string]any{"device": "nowhere", "seconds": 10}, "unknown_device"},
+		{fleet.VerbLend, map[string]any{"device": "front-scanner", "seconds": 601}, "bad_seconds"},
+		{fleet.VerbLend, map[string]string{"device": "front-scanner"}, fleet.ReasonBadArgs},
+		{fleet.VerbReclaim, map[string]string{"device": "front-scanner"}, "not_lendable"},
+		{fleet.VerbReclaim, nil, fleet.ReasonBadArgs},
+		{fleet.VerbLend, map[string]any{"device": "counter-scanner", "seconds": 30}, ""},
+		{fleet.VerbLend, map[string]any{"device": "counter-scanner", "seconds": 30}, "already_lent"},
+		{fleet.VerbReclaim, map[string]string{"device": "counter-scanner"}, ""},
+		{fleet.VerbReclaim, map[string]string{"device": "counter-scanner"}, "not_lent"},
 		{fleet.VerbResyncTrust, nil, "no_platform"},
 		{fleet.VerbReload, nil, ""},
 	} {
@@ -184,6 +201,15 @@ devices:
 		}
 		if r.OK != (tc.reason == "") || r.Reason != tc.reason {
 			t.Errorf("%s %v: %+v, want reason %q", tc.verb, tc.args, r, tc.reason)
+		}
+		if tc.verb == fleet.VerbLend && r.OK {
+			var res struct{ Device, State string }
+			if err := json.Unmarshal(r.Result, &res); err != nil || res.Device != "counter-scanner" || res.State != device.StateLent {
+				t.Errorf("lend result %s", r.Result)
+			}
+			if st := d.DeviceStates()["counter-scanner"]; st.State != device.StateLent {
+				t.Errorf("after the fleet's lend: %+v", st)
+			}
 		}
 		if tc.verb == fleet.VerbDoctor && !strings.Contains(string(r.Result), `"check":"device front-scanner","status":"pass"`) {
 			t.Errorf("doctor: %s", r.Result)

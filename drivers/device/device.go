@@ -40,6 +40,7 @@ const (
 	StateConnected    = "connected"    // open and reading
 	StateDisconnected = "disconnected" // lost; the driver is reconnecting
 	StateStopped      = "stopped"      // Run has returned
+	StateLent         = "lent"         // closed for another program for a while (Lender); nothing is retried
 )
 
 // State is a change of a device's state.

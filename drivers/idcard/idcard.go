@@ -69,9 +69,28 @@ type Device struct {
 
 	// Timing, set from the baud rate by New.
 	findTimeout, readTimeout, quiet time.Duration
+
+	loan device.Loan // Lend and Reclaim
 }
 
-var _ device.Device = (*Device)(nil)
+var (
+	_ device.Device = (*Device)(nil)
+	_ device.Lender = (*Device)(nil)
+)
+
+// Lend closes the port for another program until until (device.Lender). A card read
+// in progress is finished first (the port is closed between polls); nothing is polled
+// or opened until the lend ends.
+func (d *Device) Lend(ctx context.Context, until time.Time) error {
+	if err := d.loan.Lend(ctx, until); err != nil {
+		return err
+	}
+	d.log.Info("id card reader lent", "reason", device.ReasonLent, "until", until.Format(time.RFC3339))
+	return nil
+}
+
+// Reclaim ends a lend early (device.Lender): the port is opened again at once.
+func (d *Device) Reclaim(ctx context.Context) error { return d.loan.Reclaim(ctx) }
 
 // New checks c and returns the device; nothing is opened before Run.
 func New(c Config) (*Device, error) {
@@ -135,12 +154,22 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	backoff := serial.MinBackoff
 	var lastFail string
 	for ctx.Err() == nil {
+		if d.loan.Asked() {
+			if reason := d.loan.Hold(ctx, r.state); reason != "" {
+				d.log.Info("id card reader lend ended; reopening", "reason", reason)
+			}
+			lastFail, backoff = "", serial.MinBackoff
+			continue
+		}
 		port, path, reason, detail := d.open()
 		answered := false
 		if port != nil {
 			answered, reason, detail = r.session(ctx, port, path)
 			if ctx.Err() != nil {
 				break
+			}
+			if reason == device.ReasonLent {
+				continue // the top of the loop holds the port for the lend
 			}
 		}
 		if answered {
@@ -157,7 +186,7 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 		}
 		// Wait even after a disconnect: the device node of a pulled cable usually
 		// lingers a moment, and a port that fails at once must not spin.
-		if !sleep(ctx, backoff) {
+		if !sleep(ctx, d.loan.Wake(), backoff) {
 			break
 		}
 		backoff = min(2*backoff, serial.MaxBackoff)
@@ -166,16 +195,18 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	return nil
 }
 
-// sleep waits d; false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or less when wake fires (a lend asked: nil never fires); false if
+// ctx ended first.
+func sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-wake:
 	}
+	return true
 }
 
 // run is the state of one Run call, touched only by its goroutine.

@@ -100,8 +100,15 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (ans
 				return s.answered, ReasonNoAnswer, fmt.Sprintf("%s: no answer to %d polls at %d baud", path, s.silent, s.d.cfg.Baud)
 			}
 		}
-		if !sleep(ctx, s.d.cfg.Poll) {
+		// Between polls no card read is in progress: a lend closes the port here.
+		if s.d.loan.Asked() {
+			return s.answered, device.ReasonLent, ""
+		}
+		if !sleep(ctx, s.d.loan.Wake(), s.d.cfg.Poll) {
 			return s.answered, serial.ReasonStopped, ""
+		}
+		if s.d.loan.Asked() {
+			return s.answered, device.ReasonLent, ""
 		}
 	}
 }

@@ -30,6 +30,15 @@
 //   - The framer's replies (SSI ACK/NAK) are written back to the port; Trigger and
 //     Untrigger write the configured trigger commands, and the replies scanners send to
 //     them are stripped by the framer.
+//   - Lend (device.Lender, device.Loan) gives the port to another program for a while
+//     (the medical-insurance SDK opens the scanner's port itself): a scan in progress is
+//     finished first — the port is closed once the line has been quiet for the framer's
+//     Timeout() and the read has blocked 50 ms more, or after device.LendGrace (1 s),
+//     when an unfinished scan is dropped ("disconnected"). Bytes still unread when the
+//     port closes stay in the tty for whoever opens it next. While lent the driver
+//     reports "lent", holds no port, watches nothing and never retries; at the deadline
+//     or on Reclaim it opens the port at once, and if the borrower still holds it, the
+//     usual connecting states and backoff follow until it lets go.
 //   - Cancelling Run's context closes the port, which ends a blocked Read at once; Run
 //     reports "stopped" and returns nil. The sink is called only from Run's goroutine.
 //

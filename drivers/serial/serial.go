@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,7 +69,8 @@ var (
 	ErrNoTrigger    = errors.New("no_trigger")
 )
 
-// Device is a serial scanner. It implements device.Device and device.Triggerer.
+// Device is a serial scanner. It implements device.Device, device.Triggerer and
+// device.Lender.
 type Device struct {
 	cfg      Config
 	mode     goserial.Mode
@@ -81,11 +83,14 @@ type Device struct {
 
 	mu   sync.Mutex    // guards port, and every write to it
 	port goserial.Port // open port; nil while disconnected
+
+	loan device.Loan // Lend and Reclaim (device.Lender)
 }
 
 var (
 	_ device.Device    = (*Device)(nil)
 	_ device.Triggerer = (*Device)(nil)
+	_ device.Lender    = (*Device)(nil)
 )
 
 // New checks c and returns the device; nothing is opened before Run.
@@ -210,6 +215,23 @@ func (d *Device) Untrigger(ctx context.Context) error {
 	return d.command(ctx, d.cfg.Trigger.Stop)
 }
 
+// Lend closes the port for another program until until (device.Lender): a scan in
+// progress is finished first (at most device.LendGrace), then the port is closed and
+// nothing is opened or retried until the lend ends.
+func (d *Device) Lend(ctx context.Context, until time.Time) error {
+	if err := d.loan.Lend(ctx, until); err != nil {
+		return err
+	}
+	d.log.Info("serial port lent", "reason", device.ReasonLent, "until", until.Format(time.RFC3339))
+	return nil
+}
+
+// Reclaim ends a lend early (device.Lender): the port is opened again at once, or
+// retried as usual while the other program still holds it.
+func (d *Device) Reclaim(ctx context.Context) error {
+	return d.loan.Reclaim(ctx)
+}
+
 // command writes b to the open port. A serial write of a few bytes does not block for
 // long (no flow control), so ctx is only checked before it.
 func (d *Device) command(ctx context.Context, b []byte) error {
@@ -255,6 +277,20 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	var spacing time.Duration
 	var lastFail, lastPath string
 	for ctx.Err() == nil {
+		if d.loan.Asked() {
+			// Lent: the port is closed and the watcher off; nothing runs until the
+			// lend ends, and then the port is opened at once.
+			w.disarm()
+			reason := d.loan.Hold(ctx, r.state)
+			if ctx.Err() != nil {
+				break
+			}
+			if reason != "" {
+				d.log.Info("serial port lend ended; reopening", "reason", reason)
+			}
+			lastFail, backoff, spacing = "", MinBackoff, 0
+			continue
+		}
 		// Armed before the attempt, so that a node appearing just after it fails is
 		// still seen: the attempt covers everything before, the watch everything after.
 		w.arm(d.watchTargets(lastPath))
@@ -276,6 +312,9 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 			if ctx.Err() != nil {
 				break
 			}
+			if reason == device.ReasonLent {
+				continue // the top of the loop holds the port for the lend
+			}
 			r.state(device.StateDisconnected, reason, detail)
 			d.log.Warn("serial port lost; reconnecting", "reason", reason, "detail", detail, "path", path)
 			// Watch from now, not from the first attempt: a quick replug is then seen
@@ -285,7 +324,7 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 		// Even after a disconnect, wait first: the device node of a pulled cable
 		// usually lingers a moment, and a device that fails at once must not spin.
 		// The backoff bounds the wait; a candidate node appearing ends it sooner.
-		if waitRetry(ctx.Done(), w.events(), backoff, tried.Add(spacing)) {
+		if waitRetry(ctx.Done(), d.loan.Wake(), w.events(), backoff, tried.Add(spacing)) {
 			d.log.Debug("serial port may be back; retrying", "reason", "device_appeared")
 			spacing = min(max(2*spacing, MinBackoff), maxWatchSpacing)
 		}
@@ -389,6 +428,12 @@ type run struct {
 	sink device.Sink
 	fr   framing.Framer
 	out  []framing.Output
+
+	// idle is odd while session blocks in a read with no scan in progress (no byte
+	// since the framer last expired), and counts such reads: a lend may close the port
+	// once one has lasted lendSettle without cutting a scan or leaving bytes unread.
+	// Written by session, read by its closer goroutine.
+	idle atomic.Uint64
 }
 
 func (r *run) state(s, reason, detail string) {
@@ -405,14 +450,29 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 	d.log.Info("serial port open", "path", path, "baud", d.mode.BaudRate)
 
 	// Closing the port is the only way to end a blocked Read; this goroutine does it
-	// when ctx ends, and is gone before session returns.
+	// when ctx ends or the port is lent, and is gone before session returns.
 	stop, closed := make(chan struct{}), make(chan struct{})
+	var lending atomic.Bool
 	go func() {
 		defer close(closed)
-		select {
-		case <-ctx.Done():
-			d.closePort(port)
-		case <-stop:
+		for {
+			select {
+			case <-ctx.Done():
+				d.closePort(port)
+				return
+			case <-stop:
+				return
+			case <-d.loan.Wake():
+				if !d.loan.Asked() {
+					continue
+				}
+				if !r.waitIdle(ctx.Done(), stop) {
+					d.log.Warn("lending the port in the middle of a scan", "reason", "lend_grace_passed")
+				}
+				lending.Store(true)
+				d.closePort(port)
+				return
+			}
 		}
 	}()
 	defer func() {
@@ -428,7 +488,14 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 	var last time.Time
 	timeout := r.fr.Timeout()
 	for {
+		waiting := !armed
+		if waiting {
+			r.idle.Add(1)
+		}
 		n, err := port.Read(buf)
+		if waiting {
+			r.idle.Add(1)
+		}
 		if n > 0 {
 			last = time.Now()
 			r.out = r.fr.Feed(buf[:n], r.out[:0])
@@ -440,6 +507,9 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 			continue
 		}
 		if err != nil {
+			if lending.Load() {
+				return device.ReasonLent, ""
+			}
 			if Gone(err) {
 				return ReasonPortClosed, err.Error()
 			}
@@ -454,6 +524,42 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 		r.emit(port, last)
 		port.SetReadTimeout(goserial.NoTimeout)
 		armed = false
+	}
+}
+
+// A lend waiting for a scan to finish looks again every lendPoll (only while a lend
+// waits, for at most device.LendGrace). The port is closed once session has blocked
+// with no scan in progress for lendSettle: bytes that arrived before that have been
+// read, since a reader woken by data runs within it, so a scan sent before the lend
+// reaches the agent rather than the borrower.
+const (
+	lendPoll   = 10 * time.Millisecond
+	lendSettle = 50 * time.Millisecond
+)
+
+// waitIdle waits until session blocks with no scan in progress, for at most
+// device.LendGrace; false means the grace passed (or the session is ending).
+func (r *run) waitIdle(done, stop <-chan struct{}) bool {
+	deadline := time.Now().Add(device.LendGrace)
+	for {
+		v := r.idle.Load()
+		wait := lendPoll
+		if v%2 == 1 {
+			wait = lendSettle
+		}
+		select {
+		case <-done:
+			return false
+		case <-stop:
+			return false
+		case <-time.After(wait):
+		}
+		if v%2 == 1 && r.idle.Load() == v {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
 	}
 }
 

@@ -100,8 +100,10 @@ func appearTarget(p string) watchTarget {
 
 // waitRetry returns when the next open attempt is due: once backoff has passed, or once
 // events has fired and the burst has settled, but not before notBefore. woken says the
-// events did it. A nil events channel (no watcher) leaves the backoff alone.
-func waitRetry(done <-chan struct{}, events <-chan struct{}, backoff time.Duration, notBefore time.Time) (woken bool) {
+// events did it. A nil events channel (no watcher) leaves the backoff alone. A value on
+// loan (a lend or reclaim asked) ends the wait at once, so that a lend of a device that
+// is not connected takes effect without waiting for the backoff.
+func waitRetry(done, loan <-chan struct{}, events <-chan struct{}, backoff time.Duration, notBefore time.Time) (woken bool) {
 	fallback := time.NewTimer(backoff)
 	defer fallback.Stop()
 	settle := time.NewTimer(time.Hour)
@@ -111,6 +113,8 @@ func waitRetry(done <-chan struct{}, events <-chan struct{}, backoff time.Durati
 	for {
 		select {
 		case <-done:
+			return false
+		case <-loan:
 			return false
 		case <-fallback.C:
 			return false

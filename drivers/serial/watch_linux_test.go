@@ -272,7 +272,7 @@ func TestWaitRetry(t *testing.T) {
 	done := make(chan struct{})
 	ev := make(chan struct{}, 1)
 	began := time.Now()
-	if waitRetry(done, ev, 50*time.Millisecond, time.Time{}) {
+	if waitRetry(done, nil, ev, 50*time.Millisecond, time.Time{}) {
 		t.Fatal("woken without an event")
 	}
 	if el := time.Since(began); el < 50*time.Millisecond {
@@ -281,7 +281,7 @@ func TestWaitRetry(t *testing.T) {
 
 	began = time.Now()
 	ev <- struct{}{}
-	if !waitRetry(done, ev, time.Minute, time.Time{}) {
+	if !waitRetry(done, nil, ev, time.Minute, time.Time{}) {
 		t.Fatal("not woken by the event")
 	}
 	if el := time.Since(began); el < settleQuiet || el > 2*time.Second {
@@ -290,7 +290,7 @@ func TestWaitRetry(t *testing.T) {
 
 	began = time.Now()
 	ev <- struct{}{}
-	if !waitRetry(done, ev, time.Minute, began.Add(300*time.Millisecond)) {
+	if !waitRetry(done, nil, ev, time.Minute, began.Add(300*time.Millisecond)) {
 		t.Fatal("not woken")
 	}
 	if el := time.Since(began); el < 300*time.Millisecond {
@@ -311,7 +311,7 @@ func TestWaitRetry(t *testing.T) {
 		}
 	}()
 	began = time.Now()
-	woken := waitRetry(done, ev, time.Minute, time.Time{})
+	woken := waitRetry(done, nil, ev, time.Minute, time.Time{})
 	el := time.Since(began)
 	close(stop)
 	if !woken || el < settleMax-5*time.Millisecond || el > settleMax+2*time.Second {
@@ -319,7 +319,7 @@ func TestWaitRetry(t *testing.T) {
 	}
 
 	close(done)
-	if waitRetry(done, nil, time.Minute, time.Time{}) {
+	if waitRetry(done, nil, nil, time.Minute, time.Time{}) {
 		t.Fatal("woken after done")
 	}
 }

@@ -20,19 +20,39 @@ import (
 // Built says whether this build has USB support.
 const Built = true
 
-// Device is a USB HID scanner. It implements device.Device and device.Triggerer.
+// Device is a USB HID scanner. It implements device.Device, device.Triggerer and
+// device.Lender.
 type Device struct {
 	cfg Config
 	log *slog.Logger
 
 	mu   sync.Mutex // guards conn, and every output report sent on it
 	conn *conn      // open device; nil while disconnected
+
+	loan device.Loan // Lend and Reclaim
 }
 
 var (
 	_ device.Device    = (*Device)(nil)
 	_ device.Triggerer = (*Device)(nil)
+	_ device.Lender    = (*Device)(nil)
 )
+
+// Lend releases the scanner's interface (and closes the device, so libusb gives the
+// interface back to the kernel's driver) for another program until until
+// (device.Lender): a scan in progress is finished first, within device.LendGrace.
+// Nothing is looked for until the lend ends.
+func (d *Device) Lend(ctx context.Context, until time.Time) error {
+	if err := d.loan.Lend(ctx, until); err != nil {
+		return err
+	}
+	d.log.Info("USB scanner lent", "reason", device.ReasonLent, "until", until.Format(time.RFC3339))
+	return nil
+}
+
+// Reclaim ends a lend early (device.Lender): the scanner is opened again at once, or
+// looked for every PollInterval while the other program still holds it.
+func (d *Device) Reclaim(ctx context.Context) error { return d.loan.Reclaim(ctx) }
 
 // New checks c and returns the device; nothing is opened before Run.
 func New(c Config) (*Device, error) {
@@ -91,6 +111,13 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	r.state(device.StateConnecting, ReasonStart, "")
 	var lastFail string
 	for ctx.Err() == nil {
+		if d.loan.Asked() {
+			if reason := d.loan.Hold(ctx, r.state); reason != "" {
+				d.log.Info("USB scanner lend ended; opening it again", "reason", reason)
+			}
+			lastFail = ""
+			continue
+		}
 		c, reason, detail := d.open()
 		if c == nil {
 			// Only a change of reason is news: an unplugged scanner would otherwise
@@ -106,6 +133,9 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 			if ctx.Err() != nil {
 				break
 			}
+			if reason == device.ReasonLent {
+				continue // the top of the loop holds the device for the lend
+			}
 			r.state(device.StateDisconnected, reason, detail)
 			d.log.Warn("USB scanner lost; looking for it again", "reason", reason, "detail", detail)
 		}
@@ -113,6 +143,7 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-d.loan.Wake(): // a lend of a scanner that is away takes effect at once
 		}
 		t.Stop()
 	}
@@ -447,8 +478,24 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// A lend waits for the scan in progress: the device is released once the decoder
+	// holds nothing and no report waits, or when grace fires.
+	var grace <-chan time.Time
+	quiet := func() bool { return !dec.Pending() && len(reports) == 0 }
 	for {
+		if grace != nil && quiet() {
+			return device.ReasonLent, ""
+		}
 		select {
+		case <-d.loan.Wake():
+			if grace == nil && d.loan.Asked() {
+				g := time.NewTimer(device.LendGrace)
+				defer g.Stop()
+				grace = g.C
+			}
+		case <-grace:
+			d.log.Warn("lending the scanner in the middle of a scan", "reason", "lend_grace_passed")
+			return device.ReasonLent, ""
 		case rep, ok := <-reports:
 			if !ok {
 				// readErr was written before reports was closed.
