@@ -580,8 +580,9 @@ func TestFleetLoad(t *testing.T) {
 	if perTerminal := float64(r.OutageAttempts) / 50; perTerminal < 1 || perTerminal > 6 {
 		t.Errorf("%.1f failed attempts per terminal during a 2.5 s outage, want 1..6", perTerminal)
 	}
-	// Without jitter all 50 would try again within a few ms of each other.
-	if r.ReconnectAttempts < 50 || r.ReconnectAttemptPeak100 > 40 {
+	// Without jitter all 50 would try again within a few ms of each other. (An attempt
+	// that began just before the broker listened may have succeeded: not all 50 count.)
+	if r.ReconnectAttempts < 25 || r.ReconnectAttemptPeak100 > 40 {
 		t.Errorf("%d attempts after the broker came back, %d begun within one 100 ms window: a thundering herd", r.ReconnectAttempts, r.ReconnectAttemptPeak100)
 	}
 }
