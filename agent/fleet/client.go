@@ -85,7 +85,10 @@ type Client struct {
 	topics Topics
 	ver    *verifier
 	bo     backoff
-	log    *slog.Logger
+	// plainBackoff replaces bo.delay when set: for the load benchmark, which notes when
+	// each attempt begins, and whose baseline is autopaho's default backoff.
+	plainBackoff func(attempt int) time.Duration
+	log          *slog.Logger
 
 	up     chan struct{} // a connection came up: subscribe and publish now
 	cmds   chan *paho.Publish
@@ -97,6 +100,7 @@ type Client struct {
 	downLogged  atomic.Bool // one warning per outage, not one per attempt
 
 	commands, refused, eventsDropped atomic.Uint64
+	statusesSent                     atomic.Uint64 // stamped and handed to the broker; for BenchmarkFleetLoad
 }
 
 // New checks o and builds a client; nothing connects until Run.
@@ -226,7 +230,7 @@ func (c *Client) clientConfig() autopaho.ClientConfig {
 		// (the ones that come too late are answered "stale").
 		CleanStartOnInitialConnection: false,
 		SessionExpiryInterval:         uint32(c.o.SessionExpiry / time.Second),
-		ReconnectBackoff:              c.bo.delay,
+		ReconnectBackoff:              c.reconnectBackoff(),
 		ConnectTimeout:                c.o.ConnectTimeout,
 		// The will is built anew for each attempt, so that it says since when this
 		// connection was up.
@@ -238,6 +242,14 @@ func (c *Client) clientConfig() autopaho.ClientConfig {
 				return nil, err
 			}
 			cp.WillMessage = &paho.WillMessage{Retain: true, QoS: 1, Topic: c.topics.Status(), Payload: b}
+			// A terminal receives only commands, run one at a time: the broker need not
+			// have more in flight than wait in the queue. paho also sizes a buffer by it,
+			// 65,535 slots (512 KiB) by default, per connection (BenchmarkFleetLoad).
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			rm := uint16(commandQueue)
+			cp.Properties.ReceiveMaximum = &rm
 			cp.WillProperties = &paho.WillProperties{ContentType: "application/json"}
 			return cp, nil
 		},
@@ -287,6 +299,13 @@ func (c *Client) clientConfig() autopaho.ClientConfig {
 			OnClientError: func(err error) { c.log.Debug("fleet client error", "err", err.Error()) },
 		},
 	}
+}
+
+func (c *Client) reconnectBackoff() func(int) time.Duration {
+	if c.plainBackoff != nil {
+		return c.plainBackoff
+	}
+	return c.bo.delay
 }
 
 // base is a status with the client's own fields filled in.
@@ -385,6 +404,7 @@ func (c *Client) statusStep(ctx context.Context, cm *autopaho.ConnectionManager,
 	// Stamped before lastAt is taken, so that two statuses' own times are never closer
 	// than MinInterval either.
 	c.stamp(&st)
+	c.statusesSent.Add(1)
 	p.lastAt = time.Now()
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	err := c.publishStatus(pctx, cm, st)

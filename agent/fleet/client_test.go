@@ -420,7 +420,8 @@ func TestCommandsDisabledWithoutKey(t *testing.T) {
 }
 
 // The broker's ACL (client certificate CN = terminal id) keeps a terminal to its own
-// topics: K-0002 can neither publish K-0001's status nor read K-0001's commands.
+// topics: K-0002 can neither publish K-0001's status — not even connected under
+// K-0001's client id — nor read K-0001's commands.
 func TestTerminalCannotActForAnother(t *testing.T) {
 	b := startBroker(t, false)
 	ops := operator(t, b, opsUser, OperatorOptions{})
@@ -451,6 +452,11 @@ func TestTerminalCannotActForAnother(t *testing.T) {
 	own, _ := json.Marshal(Status{TerminalID: "K-0002", State: StateOnline})
 	if _, err := impostor.cm.Publish(ctx, &paho.Publish{QoS: 1, Topic: Topics{testPrefix, "K-0002"}.Status(), Payload: own}); err != nil {
 		t.Errorf("K-0002 publishing its own status: %v", err)
+	}
+	// Nor by taking K-0001's MQTT client id: the ACL goes by the certificate's CN.
+	disguised := operator(t, b, "K-0002", OperatorOptions{ClientID: "K-0001"})
+	if _, err := disguised.cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: Topics{testPrefix, "K-0001"}.Status(), Payload: fake}); err == nil {
+		t.Error("the broker acknowledged K-0002, as client id K-0001, publishing K-0001's status")
 	}
 	select {
 	case p := <-ch:

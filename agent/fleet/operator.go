@@ -203,6 +203,15 @@ func (op *Operator) Exchange(ctx context.Context, terminal, verb, requestID stri
 	}
 }
 
+// statusQoS is the QoS of the operator's subscriptions to statuses (and of Watch). 0,
+// because a broker bounds what it holds for one client at QoS 1 — mosquitto's
+// max_queued_messages, 100 in docs/FLEET.md, EMQX's max_mqueue_len — and drops the
+// rest: subscribed at QoS 1, Statuses listed 120 of BenchmarkFleetLoad's thousand
+// terminals (mosquitto's 20 in flight and 100 queued; "Outgoing messages are being
+// dropped"). At QoS 0 mosquitto hands them to the socket as fast as it takes them. A status is the latest word, not a message to
+// deliver: one lost with a broken connection is replaced by the next read.
+const statusQoS = 0
+
 // Statuses reads the retained status of every terminal under the prefix. The broker
 // sends retained messages right after the subscription; the list is complete once
 // none has come for quiet (or when ctx ends), and is sorted by terminal id. A
@@ -234,7 +243,7 @@ func (op *Operator) Statuses(ctx context.Context, quiet time.Duration) ([]Status
 			}
 		},
 	})()
-	if _, err := op.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+	if _, err := op.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: statusQoS}}}); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", filter, err)
 	}
 	defer func() {
@@ -265,12 +274,12 @@ wait:
 	return out, nil
 }
 
-// Watch subscribes to filter (MQTT wildcards allowed) and calls f for every message
-// until the returned stop is called. f runs on the connection's goroutine and must
+// Watch subscribes to filter (MQTT wildcards allowed) at QoS 0 (see statusQoS) and
+// calls f for every message until the returned stop is called. f runs on the connection's goroutine and must
 // not block.
 func (op *Operator) Watch(ctx context.Context, filter string, f func(topic string, payload []byte)) (stop func(), err error) {
 	remove := op.addSink(sink{match: func(topic string) bool { return topicMatches(filter, topic) }, f: func(p *paho.Publish) { f(p.Topic, p.Payload) }})
-	if _, err := op.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+	if _, err := op.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: statusQoS}}}); err != nil {
 		remove()
 		return nil, fmt.Errorf("subscribe %s: %w", filter, err)
 	}

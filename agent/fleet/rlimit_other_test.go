@@ -1,0 +1,7 @@
+//go:build !unix
+
+package fleet
+
+import "testing"
+
+func raiseFileLimit(testing.TB, int) {}
