@@ -154,10 +154,12 @@ func runSimIDCard(ctx context.Context, stdout, stderr io.Writer, in io.Reader, o
 	if o.link != "" {
 		line += " link " + o.link
 	}
-	fmt.Fprintln(stdout, line)
+	// The card goes on before the path is announced: whoever reads the path may send a
+	// find at once and must find the card that the command line promised.
 	if !o.empty && o.cycle == 0 {
 		s.place(0)
 	}
+	fmt.Fprintln(stdout, line)
 	if in != nil {
 		go s.commandsFrom(ctx, in)
 	}
