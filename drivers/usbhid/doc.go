@@ -22,7 +22,11 @@
 //     keyboard_mode: it was left at its factory keyboard mode. The kernel driver of each
 //     interface looked at is detached as it is claimed and attached again on release
 //     (libusb's auto-detach; interfaces never claimed are not touched), which keeps wedge
-//     scans out of the focused window while the driver reads.
+//     scans out of the focused window while the driver reads. A device found without an
+//     interface of the mode (every report descriptor read) is not claimed again while it
+//     stays at its bus address: a scanner left in keyboard mode keeps its keyboard, not
+//     re-created by the kernel every PollInterval; set to another mode, it enumerates
+//     again at a new address and is looked at afresh.
 //   - Lend (device.Lender, device.Loan) gives the scanner to another program for a while
 //     (the medical-insurance SDK opens it itself, through hidraw or libusb): reports
 //     already read, a scan in progress and reports the scanner queued before the lend

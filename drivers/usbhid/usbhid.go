@@ -30,6 +30,17 @@ type Device struct {
 	conn *conn      // open device; nil while disconnected
 
 	loan device.Loan // Lend and Reclaim
+
+	// wrongMode is the device last found without an interface of the configured mode
+	// (bus 0: none), and what was reported of it; touched only by Run's goroutine.
+	// Looking again means claiming its interfaces, which takes the kernel's driver off
+	// them for a moment: a scanner left in keyboard mode would lose its keyboard, and
+	// what it typed meanwhile, every PollInterval. A scanner set to another mode
+	// enumerates again, at a new address, so the same address is the same answer.
+	wrongMode struct {
+		bus, address   int
+		reason, detail string
+	}
 }
 
 var (
@@ -213,6 +224,9 @@ func (d *Device) open() (*conn, string, string) {
 		return nil, reason, detail
 	}
 	c.dev = dev
+	if w := d.wrongMode; w.bus == dev.Desc.Bus && w.address == dev.Desc.Address {
+		return nil, w.reason, w.detail
+	}
 	dev.ControlTimeout = time.Second
 	n, err := dev.ActiveConfigNum()
 	if err != nil {
@@ -328,9 +342,21 @@ func (d *Device) claim(c *conn) (reason, detail string) {
 		return openReason(lastErr), lastErr.Error()
 	}
 	if d.cfg.Mode == ModeHIDPOS {
-		return noPOSInterface(d.cfg.VID, d.cfg.PID, tried)
+		reason, detail = noPOSInterface(d.cfg.VID, d.cfg.PID, tried)
+	} else {
+		reason, detail = ReasonNoInterface, fmt.Sprintf("no %s interface (%d HID interfaces: %v)", d.cfg.Mode, len(tried), tried)
 	}
-	return ReasonNoInterface, fmt.Sprintf("no %s interface (%d HID interfaces: %v)", d.cfg.Mode, len(tried), tried)
+	// The answer holds only if every HID interface was claimed and its report
+	// descriptor read: a descriptor that failed to come (a timeout) is asked again.
+	sure := lastErr == nil
+	for _, i := range tried {
+		sure = sure && i.Report != nil
+	}
+	if sure {
+		d.wrongMode.bus, d.wrongMode.address = c.dev.Desc.Bus, c.dev.Desc.Address
+		d.wrongMode.reason, d.wrongMode.detail = reason, detail
+	}
+	return reason, detail
 }
 
 // wants reports whether an interface is the one of the configured mode.
