@@ -157,6 +157,9 @@ func TestHIDPOSLend(t *testing.T) {
 	if drv := kernelDriver(dir, 0); drv != "usbhid" {
 		t.Fatalf("while reading: the vendor interface 0 bound to %q, want usbhid (looked at and given back)", drv)
 	}
+	if drv := kernelDriver(dir, 2); drv != "cdc_acm" {
+		t.Fatalf("while reading: the CDC ACM interface 2 bound to %q, want cdc_acm (never the driver's to detach)", drv)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g.send(t, honeywellScan("]Q1", []byte("BEFORE-1"))...)
@@ -197,6 +200,9 @@ func TestHIDPOSLend(t *testing.T) {
 	expectQuiet(t, s, 300*time.Millisecond)
 	if drv := kernelDriver(dir, posInterface); drv != "usbhid" {
 		t.Fatalf("after the borrower: interface %d bound to %q, want usbhid", posInterface, drv)
+	}
+	if drv := kernelDriver(dir, 2); drv != "cdc_acm" {
+		t.Fatalf("after the borrower: the CDC ACM interface 2 bound to %q, want cdc_acm", drv)
 	}
 
 	tr := time.Now()
