@@ -19,9 +19,21 @@
 //     device; "keyboard" takes the generic-desktop keyboard (or, with a descriptor that
 //     cannot be read, the boot keyboard protocol). A "hidpos" scanner that enumerates as
 //     a keyboard only (KeyboardOnly, a pure function of its interfaces) is reported as
-//     keyboard_mode: it was left at its factory keyboard mode. Kernel drivers are detached on open
-//     (gousb detaches every interface of the configuration; the chosen one gets its
-//     kernel driver back on release), which keeps wedge scans out of the focused window.
+//     keyboard_mode: it was left at its factory keyboard mode. The kernel driver of each
+//     interface looked at is detached as it is claimed and attached again on release
+//     (libusb's auto-detach; interfaces never claimed are not touched), which keeps wedge
+//     scans out of the focused window while the driver reads. A device found without an
+//     interface of the mode (every report descriptor read) is not claimed again while it
+//     stays at its bus address: a scanner left in keyboard mode keeps its keyboard, not
+//     re-created by the kernel every PollInterval; set to another mode, it enumerates
+//     again at a new address and is looked at afresh.
+//   - Lend (device.Lender, device.Loan) gives the scanner to another program for a while
+//     (the medical-insurance SDK opens it itself, through hidraw or libusb): reports
+//     already read, a scan in progress and reports the scanner queued before the lend
+//     (the endpoint quiet for lendSettle) are decoded first, within device.LendGrace;
+//     the interface is then released (its kernel driver back on it) and the device
+//     closed, the state is "lent", and nothing is opened or polled until Reclaim or the
+//     deadline; the scanner is then opened again at once.
 //   - Reads are cancellable: cancelling Run's context cancels the transfer in flight,
 //     and Run reports "stopped" and returns nil once the reader goroutine has ended and
 //     the device is closed. A device that vanishes mid-read ends that read with

@@ -30,6 +30,17 @@ type Device struct {
 	conn *conn      // open device; nil while disconnected
 
 	loan device.Loan // Lend and Reclaim
+
+	// wrongMode is the device last found without an interface of the configured mode
+	// (bus 0: none), and what was reported of it; touched only by Run's goroutine.
+	// Looking again means claiming its interfaces, which takes the kernel's driver off
+	// them for a moment: a scanner left in keyboard mode would lose its keyboard, and
+	// what it typed meanwhile, every PollInterval. A scanner set to another mode
+	// enumerates again, at a new address, so the same address is the same answer.
+	wrongMode struct {
+		bus, address   int
+		reason, detail string
+	}
 }
 
 var (
@@ -38,10 +49,11 @@ var (
 	_ device.Lender    = (*Device)(nil)
 )
 
-// Lend releases the scanner's interface (and closes the device, so libusb gives the
-// interface back to the kernel's driver) for another program until until
-// (device.Lender): a scan in progress is finished first, within device.LendGrace.
-// Nothing is looked for until the lend ends.
+// Lend releases the scanner's interface and closes the device for another program
+// until until (device.Lender): the kernel's usbhid is attached to the interface again
+// on release, so the borrower may read it through hidraw, or claim it through libusb.
+// A scan in progress, and reports the scanner queued before the lend, are read first,
+// within device.LendGrace. Nothing is looked for until the lend ends.
 func (d *Device) Lend(ctx context.Context, until time.Time) error {
 	if err := d.loan.Lend(ctx, until); err != nil {
 		return err
@@ -212,16 +224,26 @@ func (d *Device) open() (*conn, string, string) {
 		return nil, reason, detail
 	}
 	c.dev = dev
-	dev.ControlTimeout = time.Second
-	if err := dev.SetAutoDetach(true); err != nil {
-		return nil, ReasonOpenFailed, err.Error()
+	if w := d.wrongMode; w.bus == dev.Desc.Bus && w.address == dev.Desc.Address {
+		return nil, w.reason, w.detail
 	}
+	dev.ControlTimeout = time.Second
 	n, err := dev.ActiveConfigNum()
 	if err != nil {
 		return nil, openReason(err), err.Error()
 	}
+	// Config before SetAutoDetach: with it set, gousb's Config detaches the kernel driver
+	// of every interface of the configuration, and nothing gives back those never
+	// claimed (a scanner's CDC or second HID interface would stay driverless until
+	// replugged). Set afterwards, only libusb's own auto-detach acts: it detaches the
+	// kernel driver of each interface as it is claimed and attaches it again on
+	// release, which is what a lend relies on (a borrower reading through hidraw needs
+	// the kernel's usbhid back on the interface).
 	if c.cfg, err = dev.Config(n); err != nil {
 		return nil, openReason(err), err.Error()
+	}
+	if err := dev.SetAutoDetach(true); err != nil {
+		return nil, ReasonOpenFailed, err.Error()
 	}
 	if reason, detail := d.claim(c); reason != "" {
 		return nil, reason, detail
@@ -320,9 +342,21 @@ func (d *Device) claim(c *conn) (reason, detail string) {
 		return openReason(lastErr), lastErr.Error()
 	}
 	if d.cfg.Mode == ModeHIDPOS {
-		return noPOSInterface(d.cfg.VID, d.cfg.PID, tried)
+		reason, detail = noPOSInterface(d.cfg.VID, d.cfg.PID, tried)
+	} else {
+		reason, detail = ReasonNoInterface, fmt.Sprintf("no %s interface (%d HID interfaces: %v)", d.cfg.Mode, len(tried), tried)
 	}
-	return ReasonNoInterface, fmt.Sprintf("no %s interface (%d HID interfaces: %v)", d.cfg.Mode, len(tried), tried)
+	// The answer holds only if every HID interface was claimed and its report
+	// descriptor read: a descriptor that failed to come (a timeout) is asked again.
+	sure := lastErr == nil
+	for _, i := range tried {
+		sure = sure && i.Report != nil
+	}
+	if sure {
+		d.wrongMode.bus, d.wrongMode.address = c.dev.Desc.Bus, c.dev.Desc.Address
+		d.wrongMode.reason, d.wrongMode.detail = reason, detail
+	}
+	return reason, detail
 }
 
 // wants reports whether an interface is the one of the configured mode.
@@ -452,13 +486,22 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 		for {
 			buf := make([]byte, size)
 			n, err := c.in.ReadContext(rctx, buf)
+			// A transfer that completed as it was cancelled still carries its report:
+			// it is queued (the session drains reports once the reader is gone), and
+			// given up only if the queue stays full after the session ended.
+			if n > 0 {
+				select {
+				case reports <- buf[:n]:
+				default:
+					select {
+					case reports <- buf[:n]:
+					case <-rctx.Done():
+						return
+					}
+				}
+			}
 			if err != nil {
 				readErr = err
-				return
-			}
-			select {
-			case reports <- buf[:n]:
-			case <-rctx.Done():
 				return
 			}
 		}
@@ -466,6 +509,12 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 	defer func() {
 		cancel()
 		wg.Wait()
+		// Reports read but not yet decoded (the session ended, for a lend or a stop,
+		// as they arrived) are scans the scanner sent: they are decoded, not lost.
+		for rep := range reports {
+			r.out = dec.Feed(rep, r.out[:0])
+			r.emit(time.Now())
+		}
 		d.mu.Lock()
 		d.conn = nil
 		d.mu.Unlock()
@@ -478,12 +527,18 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	// A lend waits for the scan in progress: the device is released once the decoder
-	// holds nothing and no report waits, or when grace fires.
+	// A lend waits for the scan in progress, and for the reports the scanner queued
+	// before it: the interface is released once the decoder holds nothing, no report
+	// waits and none came for settle (the scanner's queue is emptied at the endpoint's
+	// polling interval), or when grace fires.
 	var grace <-chan time.Time
-	quiet := func() bool { return !dec.Pending() && len(reports) == 0 }
+	var calm time.Time // while a lend waits: when the endpoint has been quiet for settle
+	settle := max(lendSettle, 4*c.in.Desc.PollInterval)
+	settleT := time.NewTimer(time.Hour)
+	settleT.Stop()
+	defer settleT.Stop()
 	for {
-		if grace != nil && quiet() {
+		if grace != nil && !dec.Pending() && len(reports) == 0 && !time.Now().Before(calm) {
 			return device.ReasonLent, ""
 		}
 		select {
@@ -492,7 +547,10 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 				g := time.NewTimer(device.LendGrace)
 				defer g.Stop()
 				grace = g.C
+				calm = time.Now().Add(settle)
+				settleT.Reset(settle)
 			}
+		case <-settleT.C: // the top of the loop looks again
 		case <-grace:
 			d.log.Warn("lending the scanner in the middle of a scan", "reason", "lend_grace_passed")
 			return device.ReasonLent, ""
@@ -504,6 +562,10 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 			last = time.Now()
 			r.out = dec.Feed(rep, r.out[:0])
 			r.emit(last)
+			if grace != nil {
+				calm = last.Add(settle)
+				settleT.Reset(settle)
+			}
 			timer.Stop()
 			if dec.Pending() {
 				timer.Reset(dec.Timeout())
@@ -516,6 +578,10 @@ func (r *run) session(ctx context.Context, c *conn) (reason, detail string) {
 		}
 	}
 }
+
+// lendSettle is the least quiet on the IN endpoint before a lend releases the
+// interface: a report the scanner queued before the lend is taken at its next poll.
+const lendSettle = 50 * time.Millisecond
 
 // readFailed says why the read loop ended. A device pulled mid-read does not always
 // fail its transfer with "no device" (a gadget unbound from its controller fails it as

@@ -14,10 +14,11 @@ import (
 // GuestModules are the kernel modules the guest loads, dependencies resolved by Modules:
 // the xHCI host QEMU's usb-kbd hangs on, the HID drivers (bound first, so that the
 // driver under test has a kernel driver to detach), and dummy_hcd with the configfs HID
-// gadget for HID POS.
+// gadget for HID POS; the gadget also has a CDC ACM function, bound to the host's
+// cdc_acm, as an interface the driver must leave alone.
 var GuestModules = []string{
-	"usbcore", "xhci_pci", "usbhid", "hid_generic",
-	"configfs", "libcomposite", "usb_f_hid", "dummy_hcd",
+	"usbcore", "xhci_pci", "usbhid", "hid_generic", "cdc_acm",
+	"configfs", "libcomposite", "usb_f_hid", "usb_f_acm", "dummy_hcd",
 }
 
 // Kernel runs kernel.sh (beside this file) and returns the extracted package's

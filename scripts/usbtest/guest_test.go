@@ -17,7 +17,10 @@ import (
 
 // guestTests are the cases of drivers/usbhid/guesttest that must pass: a run that passes
 // fewer (a test skipped, a case filtered away) fails here.
-var guestTests = []string{"TestKeyboardWedge", "TestKeyboardReplug", "TestHIDPOSGadget", "TestHIDPOSReplug"}
+var guestTests = []string{
+	"TestKeyboardWedge", "TestKeyboardReplug", "TestKeyboardModeDetected",
+	"TestHIDPOSGadget", "TestHIDPOSReplug", "TestHIDPOSLend",
+}
 
 // TestUSBGuest builds the guest (kernel, modules, static /init, the guest test binary and
 // its libraries), boots it under TCG with QEMU's xHCI and usb-kbd, serves its requests

@@ -19,7 +19,9 @@ import (
 )
 
 // The gadget: a Honeywell-ids scanner (so the layout comes from the VID) with two HID
-// interfaces, as real ones have: 0 on the vendor page 0xFF8C, 1 on HID POS 0x8C.
+// interfaces, as real ones have: 0 on the vendor page 0xFF8C, 1 on HID POS 0x8C; and a
+// CDC ACM function after them (interfaces 2 and 3, the host's cdc_acm on them), which
+// is no business of the driver's: it must keep its kernel driver.
 const (
 	posVID, posPID = "0c2e", "0b87"
 	posSerial      = "HPOS-0001"
@@ -68,13 +70,16 @@ func newGadget(t *testing.T) *gadget {
 		t.Fatal("no UDC: is dummy_hcd loaded?")
 	}
 	g := &gadget{udc: udcs[0].Name()}
-	for _, d := range []string{"", "strings/0x409", "configs/c.1", "configs/c.1/strings/0x409", "functions/hid.vendor", "functions/hid.pos"} {
+	for _, d := range []string{"", "strings/0x409", "configs/c.1", "configs/c.1/strings/0x409", "functions/hid.vendor", "functions/hid.pos", "functions/acm.com"} {
 		if err := os.MkdirAll(filepath.Join(gadgetDir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for name, v := range map[string]string{
 		"idVendor": "0x" + posVID, "idProduct": "0x" + posPID, "bcdUSB": "0x0200",
+		// Miscellaneous / common class / interface association: ACM's two interfaces
+		// come as one function.
+		"bDeviceClass": "0xEF", "bDeviceSubClass": "0x02", "bDeviceProtocol": "0x01",
 		"strings/0x409/serialnumber": posSerial, "strings/0x409/manufacturer": "ehc-agent tests",
 		"strings/0x409/product": "HID POS gadget", "configs/c.1/strings/0x409/configuration": "pos",
 	} {
@@ -89,7 +94,7 @@ func newGadget(t *testing.T) *gadget {
 	}
 	// Link order is interface order: the vendor interface comes first, as the driver
 	// must not be fooled by it.
-	for _, fn := range []string{"hid.vendor", "hid.pos"} {
+	for _, fn := range []string{"hid.vendor", "hid.pos", "acm.com"} {
 		if err := os.Symlink(filepath.Join(gadgetDir, "functions", fn), filepath.Join(gadgetDir, "configs/c.1", fn)); err != nil {
 			t.Fatal(err)
 		}

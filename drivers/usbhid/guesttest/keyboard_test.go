@@ -5,6 +5,8 @@ package guesttest
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +85,9 @@ func TestKeyboardReplug(t *testing.T) {
 
 // Issue #12: a scanner configured for HID POS that enumerates only as a keyboard (here
 // QEMU's usb-kbd, read through the real kernel and libusb) is reported as keyboard_mode,
-// not as a device that cannot be found; the kernel keeps its keyboard driver.
+// not as a device that cannot be found; the kernel keeps its keyboard driver, and keeps
+// it for good: the driver does not take the keyboard away again at each later look (the
+// kernel would re-create the keyboard every second, and lose what it typed meanwhile).
 func TestKeyboardModeDetected(t *testing.T) {
 	dir := usbDevice(kbdVID, kbdPID)
 	if dir == "" {
@@ -102,4 +106,29 @@ func TestKeyboardModeDetected(t *testing.T) {
 	if drv := kernelDriver(dir, 0); drv != "usbhid" {
 		t.Fatalf("after the look: interface 0 bound to %q, want usbhid (the keyboard given back)", drv)
 	}
+	// The kernel names each HID device it creates with a new sequence number: the same
+	// name 3.5 s (three more looks) later means the keyboard was never detached again.
+	first := hidDevice(dir, 0)
+	if first == "" {
+		t.Fatal("no HID device on the keyboard's interface 0")
+	}
+	time.Sleep(3*usbhid.PollInterval + 500*time.Millisecond)
+	if now := hidDevice(dir, 0); now != first {
+		t.Fatalf("the keyboard's HID device went from %s to %q: the driver detached it again", first, now)
+	}
+	select {
+	case st := <-s.states:
+		t.Fatalf("state changed to %+v", st)
+	default:
+	}
+}
+
+// hidDevice is the name of the kernel's HID device on interface n of the USB device at
+// dir ("0003:0627:0001.0004"), or "".
+func hidDevice(dir string, n int) string {
+	m, _ := filepath.Glob(fmt.Sprintf("%s/%s:1.%d/0003:*", dir, filepath.Base(dir), n))
+	if len(m) != 1 {
+		return ""
+	}
+	return filepath.Base(m[0])
 }
