@@ -276,3 +276,25 @@ func TestIsText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIsTextCJK is the scan alone over the worst case of BenchmarkLongestUnknown
+// (4 KiB of 3-byte runes), against utf8.Valid's own pass as the reference.
+func BenchmarkIsTextCJK(b *testing.B) {
+	p := []byte(strings.Repeat("电", 1365))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if !isText(p) {
+			b.Fatal("not text")
+		}
+	}
+}
+
+func BenchmarkRefTextCJK(b *testing.B) {
+	p := []byte(strings.Repeat("电", 1365))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if !refText(p) {
+			b.Fatal("not text")
+		}
+	}
+}
