@@ -313,13 +313,15 @@ func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Option
 		return
 	}
 	p.events.Add(1)
-	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
 	p.mu.Lock()
 	subs := p.subs
 	p.mu.Unlock()
 	for _, s := range subs {
 		s.Event(e)
 	}
+	// Logged after the kiosk was told: a log write (a pipe to journald, a file) can
+	// block, and it is no part of what the kiosk waits for.
+	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
 }
 
 // observeVerify hands the time of one verification to the subscribers that want it.
