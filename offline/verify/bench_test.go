@@ -66,8 +66,11 @@ func BenchmarkVerifyValid(b *testing.B) {
 	rc.Close()
 }
 
-// TestVerifyAllocs guards the allocation budget of BenchmarkVerifyValid (≤ 40) with a
-// memory-only replay cache, so that no background flusher blurs the count.
+// TestVerifyAllocs guards the allocations of one verification with a memory-only replay
+// cache, so that no background flusher blurs the count. Issue 3's limit for
+// BenchmarkVerifyValid is 40, flusher included; a verification itself makes 24 (22 of
+// them inside gmsm's SM2 verification and point decompression), and the guard is 28 so
+// that a regression shows long before the limit.
 func TestVerifyAllocs(t *testing.T) {
 	e := newEnv(t)
 	codes := make([][]byte, 60)
@@ -87,8 +90,8 @@ func TestVerifyAllocs(t *testing.T) {
 		}
 		i++
 	})
-	if allocs > 40 {
-		t.Fatalf("%.0f allocations per verification, budget 40", allocs)
+	if allocs > 28 {
+		t.Fatalf("%.0f allocations per verification, budget 28", allocs)
 	}
 	t.Logf("%.0f allocations per verification", allocs)
 }
