@@ -15,7 +15,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 
-func openAt(t *testing.T, dir string, o Options) (*Outbox, *bbolt.DB) {
+func openAt(t testing.TB, dir string, o Options) (*Outbox, *bbolt.DB) {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
 	if err != nil {
@@ -237,5 +237,29 @@ func TestAppendAllGroupCommit(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); got != "first,a,b,c,next" {
 		t.Fatalf("pending in order: %s", got)
+	}
+}
+
+// BenchmarkAppend is the journal floor inside every event's latency: one event, one
+// transaction, fsync'd, on the temporary directory's filesystem.
+func BenchmarkAppend(b *testing.B) { benchmarkAppend(b, 1) }
+
+// BenchmarkAppendGroup8 commits 8 events per transaction (group commit, as the pipeline
+// does with reads that queued up during a commit); ns/op is per event.
+func BenchmarkAppendGroup8(b *testing.B) { benchmarkAppend(b, 8) }
+
+func benchmarkAppend(b *testing.B, group int) {
+	ob, db := openAt(b, b.TempDir(), Options{})
+	defer db.Close()
+	es := make([]*event.Event, group)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += group {
+		for i := range es {
+			es[i] = identityEvent("bench")
+		}
+		if err := ob.AppendAll(es); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
