@@ -135,12 +135,19 @@ func isText(p []byte) bool {
 				continue
 			}
 			if w&mask3 == want3 {
-				// Shape is right; what is left is the range of the second byte after
-				// E0 (no overlong form) and ED (no surrogate).
-				if !second3(byte(w), byte(w>>8)) || !second3(byte(w>>24), byte(w>>32)) {
-					return false
+				// A run of 3-byte runes, two per load, until its shape ends.
+				for {
+					if !pair3(w) {
+						return false
+					}
+					i += 6
+					if len(p)-i < 8 {
+						break
+					}
+					if w = binary.LittleEndian.Uint64(p[i:]); w&mask3 != want3 {
+						break
+					}
 				}
-				i += 6
 				continue
 			}
 		}
@@ -159,6 +166,18 @@ func isText(p []byte) bool {
 		i += size
 	}
 	return true
+}
+
+// pair3 checks the two 3-byte sequences in the low six bytes of w, whose shape (lead
+// 1110xxxx, two continuation bytes) is known to be right: what is left is the range of
+// the second byte after E0 (no overlong form) and ED (no surrogate). Most leads are
+// neither, which one table test tells without a branch per rune.
+func pair3(w uint64) bool {
+	const special = 1<<0x0 | 1<<0xD // low nibbles of E0 and ED
+	if (special>>(w&0xF)|special>>(w>>24&0xF))&1 == 0 {
+		return true
+	}
+	return second3(byte(w), byte(w>>8)) && second3(byte(w>>24), byte(w>>32))
 }
 
 // second3 reports whether b1 may follow the lead b0 (0xE0..0xEF) of a 3-byte sequence,
