@@ -41,12 +41,23 @@ func BenchmarkVerifyValid(b *testing.B) {
 		}
 		return rc
 	}
+	// Warm-up round, off the clock: every code once, flushed, then dropped by a reopen.
+	// It caches the certificate and grows the file to the size a long-running agent's
+	// has, so that the timed rounds do not remap a growing file (bbolt then copies every
+	// key of the nodes in hand), which happens at start-up only.
 	rc := reopen(nil)
 	v := New(e.ts, rc, Options{})
-	if r := v.Verify(codes[0], "warm-up", at); r.Status != StatusValid {
-		b.Fatal(r)
+	for _, c := range codes {
+		if r := v.Verify(c, "warm-up", at); r.Status != StatusValid {
+			b.Fatal(r)
+		}
 	}
-	i := 1
+	if err := rc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	rc = reopen(rc)
+	v.rc = rc
+	i := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
