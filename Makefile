@@ -38,7 +38,8 @@ fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./protocol/... ./offline/... ./drivers/... ./agent/...
+	$(GO) test -run '^$$' -bench . -skip BenchmarkCardToEvent -benchmem ./protocol/... ./offline/... ./drivers/... ./agent/...
+	$(GO) test -run '^$$' -bench BenchmarkCardToEvent -benchtime 20x ./agent/cmd/ehc-agent
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./agent/cmd/ehc-agent
 	./$(BIN) sim bench --json bin/bench-e2e.json
 	cd scripts/bench && $(GO) test -count=1 . && $(GO) build -o ../../bin/sidebyside ./cmd/sidebyside

@@ -96,18 +96,22 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
-	if d.outbox, err = outbox.Open(db, ring, outbox.Options{}); err != nil {
-		db.Close()
-		return nil, err
-	}
-	v, ts, closer, err := newVerifier(cfg, db, d.log)
+	v, ts, rc, err := newVerifier(cfg, db, d.log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	d.trust, d.closer = ts, closer
+	d.trust, d.closer = ts, rc
+	// Codes accepted by the replay cache are written in the commit of their events: one
+	// fsync for both, and a kiosk is never shown an event whose code a crash could let
+	// through a second time.
+	if d.outbox, err = outbox.Open(db, ring, outbox.Options{InCommit: rc.WriteTx}); err != nil {
+		rc.Close()
+		db.Close()
+		return nil, err
+	}
 	if d.uplink, err = d.newUplink(); err != nil {
-		closer.Close()
+		rc.Close()
 		db.Close()
 		return nil, err
 	}

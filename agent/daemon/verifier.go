@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +20,7 @@ import (
 // newVerifier opens the trust store and the replay cache in db and builds the verifier.
 // The trust anchor is pinned by trust.dir/anchor.pub; the key set and revocations found
 // there seed the store, which keeps whatever newer version it already holds.
-func newVerifier(cfg *config.Config, db *bbolt.DB, log *slog.Logger) (*verify.Verifier, *trust.Store, io.Closer, error) {
+func newVerifier(cfg *config.Config, db *bbolt.DB, log *slog.Logger) (*verify.Verifier, *trust.Store, *replay.Cache, error) {
 	anchorPath := filepath.Join(cfg.Trust.Dir, trust.AnchorFile)
 	ab, err := os.ReadFile(anchorPath)
 	if err != nil {

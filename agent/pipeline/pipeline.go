@@ -5,6 +5,11 @@
 // arrived and no two reads race for the journal. An event is handed to subscribers (the
 // local API, the console) only after the journal has committed it: a kiosk is never
 // told of an identity that a crash could still lose.
+//
+// Group commit: the reads that queued up while a commit was running are taken together
+// (up to MaxGroup) and, with a BatchJournal, committed in one transaction — one fsync
+// for all of them — before any of them is told. A read that arrives alone is committed
+// at once, never held back to wait for company.
 package pipeline
 
 import (
@@ -38,6 +43,24 @@ type Verifier interface {
 // event would survive a crash. outbox.ErrFull means committed, but over the cap.
 type Journal interface {
 	Append(e *event.Event) error
+}
+
+// BatchJournal is a Journal that can commit several events in one transaction (group
+// commit): all are durable, in order, when AppendAll returns nil or outbox.ErrFull, and
+// none is otherwise.
+type BatchJournal interface {
+	Journal
+	AppendAll(es []*event.Event) error
+}
+
+// MaxGroup bounds the events committed together.
+const MaxGroup = 64
+
+// VerifyObserver is implemented by a Subscriber that also wants the time each offline
+// verification took (the local API's ehc_agent_verify_seconds). It is called on the
+// pipeline's goroutine and must not block.
+type VerifyObserver interface {
+	ObserveVerify(d time.Duration)
 }
 
 // Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
@@ -88,6 +111,9 @@ type Pipeline struct {
 	mu   sync.Mutex
 	subs []Subscriber
 
+	group   []pending // reused by Run's goroutine
+	events_ []*event.Event
+
 	reads_, events, doubles, jerrs atomic.Uint64
 }
 
@@ -134,7 +160,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 	for {
 		select {
 		case r := <-p.reads:
-			p.process(ctx, r)
+			p.processQueued(ctx, r)
 		case res := <-p.resolved:
 			p.commit(res.read, res.event, p.opts.Load())
 		case <-ctx.Done():
@@ -145,14 +171,14 @@ func (p *Pipeline) Run(ctx context.Context) {
 			for {
 				select {
 				case r := <-p.reads:
-					p.process(ctx, r)
+					p.processQueued(ctx, r)
 				case res := <-p.resolved:
 					p.commit(res.read, res.event, p.opts.Load())
 				case <-done:
 					for {
 						select {
 						case r := <-p.reads:
-							p.process(ctx, r)
+							p.processQueued(ctx, r)
 						case res := <-p.resolved:
 							p.commit(res.read, res.event, p.opts.Load())
 						default:
@@ -199,25 +225,80 @@ func (p *Pipeline) Snapshot() Stats {
 	return Stats{Reads: p.reads_.Load(), Events: p.events.Load(), DoubleReads: p.doubles.Load(), JournalErrors: p.jerrs.Load()}
 }
 
-func (p *Pipeline) process(ctx context.Context, r device.Read) {
-	p.reads_.Add(1)
+// pending is a read whose event waits for its commit.
+type pending struct {
+	read  device.Read
+	event *event.Event
+}
+
+// processQueued processes first and whatever reads are already queued behind it (up to
+// MaxGroup), committing their events together.
+func (p *Pipeline) processQueued(ctx context.Context, first device.Read) {
 	o := p.opts.Load()
+	g := p.group[:0]
+	g = p.add(ctx, g, first, o)
+	if _, batch := p.journal.(BatchJournal); batch {
+	drain:
+		for len(g) < MaxGroup {
+			select {
+			case r := <-p.reads:
+				g = p.add(ctx, g, r, o)
+			default:
+				break drain
+			}
+		}
+	}
+	p.commitGroup(g, o)
+	clear(g) // no event outlives its turn in the reused slice
+	p.group = g[:0]
+}
+
+// add builds r's event and appends it to g, unless r is a double read (no event) or an
+// online code sent to be resolved (committed when it comes back).
+func (p *Pipeline) add(ctx context.Context, g []pending, r device.Read, o *Options) []pending {
+	p.reads_.Add(1)
 	e, online, ok := p.build(r, o)
 	if !ok {
 		p.doubles.Add(1)
 		o.Logger.Debug("double read", "device", r.Device)
-		return
+		return g
 	}
 	if online != "" && o.Resolver != nil {
 		p.resolve(ctx, r, e, online, o)
+		return g
+	}
+	return append(g, pending{read: r, event: e})
+}
+
+// commitGroup commits g's events in one transaction when the journal can, then tells
+// the subscribers of each, in order.
+func (p *Pipeline) commitGroup(g []pending, o *Options) {
+	bj, batch := p.journal.(BatchJournal)
+	if len(g) == 1 || !batch {
+		for _, q := range g {
+			p.commit(q.read, q.event, o)
+		}
 		return
 	}
-	p.commit(r, e, o)
+	es := p.events_[:0]
+	for _, q := range g {
+		es = append(es, q.event)
+	}
+	err := bj.AppendAll(es)
+	clear(es)
+	p.events_ = es[:0]
+	for _, q := range g {
+		p.committed(q.read, q.event, err, o)
+	}
 }
 
 // commit makes e durable and only then tells the subscribers.
 func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) {
-	err := p.journal.Append(e)
+	p.committed(r, e, p.journal.Append(e), o)
+}
+
+// committed tells the subscribers of e once its journal write returned err.
+func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Options) {
 	if errors.Is(err, outbox.ErrFull) {
 		// Committed all the same: nothing is dropped. The status says outbox_full so
 		// the kiosk can fall back; each such event is logged with the reason too.
@@ -232,12 +313,26 @@ func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) {
 		return
 	}
 	p.events.Add(1)
-	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
 	p.mu.Lock()
 	subs := p.subs
 	p.mu.Unlock()
 	for _, s := range subs {
 		s.Event(e)
+	}
+	// Logged after the kiosk was told: a log write (a pipe to journald, a file) can
+	// block, and it is no part of what the kiosk waits for.
+	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
+}
+
+// observeVerify hands the time of one verification to the subscribers that want it.
+func (p *Pipeline) observeVerify(d time.Duration) {
+	p.mu.Lock()
+	subs := p.subs
+	p.mu.Unlock()
+	for _, s := range subs {
+		if vo, ok := s.(VerifyObserver); ok {
+			vo.ObserveVerify(d)
+		}
 	}
 }
 
@@ -261,7 +356,9 @@ func (p *Pipeline) build(r device.Read, o *Options) (e *event.Event, online stri
 	e.Code = &event.Code{Type: c.Type, Scheme: c.Scheme, Masked: c.Masked, AIM: r.AIM}
 	switch c.Type {
 	case "ehc_offline":
+		t0 := time.Now()
 		res := p.verify.Verify(r.Data, r.Device, o.Now())
+		p.observeVerify(time.Since(t0))
 		if res.DoubleRead {
 			return nil, "", false
 		}

@@ -146,3 +146,112 @@ func TestUncommittedEventIsNotAnnounced(t *testing.T) {
 		t.Fatalf("events %d, stats %+v", len(c.ev), p.Snapshot())
 	}
 }
+
+// groupJournal counts the transactions of a BatchJournal.
+type groupJournal struct {
+	*outbox.Outbox
+	mu     sync.Mutex
+	groups []int
+}
+
+func (g *groupJournal) AppendAll(es []*event.Event) error {
+	g.mu.Lock()
+	g.groups = append(g.groups, len(es))
+	g.mu.Unlock()
+	return g.Outbox.AppendAll(es)
+}
+
+func (g *groupJournal) Append(e *event.Event) error { return g.AppendAll([]*event.Event{e}) }
+
+// observer is a subscriber that also takes verification times.
+type observer struct {
+	collect
+	verifies []time.Duration
+}
+
+func (o *observer) ObserveVerify(d time.Duration) { o.verifies = append(o.verifies, d) }
+
+// Reads queued while the pipeline was busy are committed together, in one transaction,
+// in the order they arrived, each told only after that commit; each offline verification
+// is reported to a VerifyObserver.
+func TestGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ts, err := trust.LoadDir(filepath.Join(dir, "keys"), trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := replay.Open(db, replay.Options{FlushInterval: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ring, _ := seal.NewRing(make([]byte, 16))
+	ob, err := outbox.Open(db, ring, outbox.Options{InCommit: rc.WriteTx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &groupJournal{Outbox: ob}
+	p := New(Options{TerminalID: "T-1"}, verify.New(ts, rc, verify.Options{}), j)
+	o := &observer{collect: collect{ch: make(chan struct{}, 100)}}
+	p.Subscribe(o)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at := time.Now()
+	const n = 5
+	for i := range n {
+		code, err := keys.NewCode(issuer.CodeOptions{Sequence: uint32(i + 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Submit(ctx, device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte(code), At: at})
+	}
+	p.Submit(ctx, device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte("6225881234567890123"), At: at})
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	ev := o.wait(t, n+1)
+	cancel()
+	<-done
+
+	j.mu.Lock()
+	groups := append([]int(nil), j.groups...)
+	j.mu.Unlock()
+	if len(groups) != 1 || groups[0] != n+1 {
+		t.Fatalf("transactions %v, want one of %d events", groups, n+1)
+	}
+	for i, e := range ev {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
+		if i < n && (e.Verification == nil || e.Verification.Status != "valid" || e.Verification.Sequence != uint32(i+1)) {
+			t.Fatalf("event %d: %+v", i, e.Verification)
+		}
+	}
+	if len(o.verifies) != n {
+		t.Fatalf("%d verification times observed, want %d", len(o.verifies), n)
+	}
+	for _, d := range o.verifies {
+		if d <= 0 || d > 10*time.Second {
+			t.Fatalf("verification time %v", d)
+		}
+	}
+	// The accepted codes went to disk in the events' own transaction (the flusher's
+	// interval is an hour): a crash now could not let any of them through again.
+	if err := db.View(func(tx *bbolt.Tx) error {
+		if k := tx.Bucket([]byte("replay")).Stats().KeyN; k != n {
+			t.Errorf("%d replay entries on disk with the events, want %d", k, n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

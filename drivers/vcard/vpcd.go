@@ -42,6 +42,7 @@ type Inserted struct {
 	mu       sync.Mutex
 	apdus    int          // C-APDUs since insertion (faults count them)
 	first    time.Time    // when the first C-APDU arrived
+	last     time.Time    // when the answer to the latest C-APDU was sent
 	firedSet map[int]bool // faults (by index) that fired in this insertion
 }
 
@@ -84,6 +85,14 @@ func (s *Inserted) FirstCommand() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.first
+}
+
+// LastAnswer is when the answer to the latest C-APDU of this insertion was written to
+// vpcd (zero if none): with FirstCommand, it brackets the APDU exchange of a read.
+func (s *Inserted) LastAnswer() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // Commands counts the C-APDUs of this insertion.
@@ -148,6 +157,11 @@ func (s *Inserted) loop() error {
 		copy(msg[2:], answer)
 		if _, err := s.conn.Write(msg); err != nil {
 			return err
+		}
+		if n > 1 {
+			s.mu.Lock()
+			s.last = time.Now()
+			s.mu.Unlock()
 		}
 	}
 }

@@ -58,6 +58,11 @@ var ErrFull = errors.New("outbox_full")
 type Options struct {
 	MaxPending int           // the cap that raises outbox_full; 0 = 100,000
 	Retention  time.Duration // delivered events are kept this long, then compacted; 0 = 24h
+	// InCommit, if set, runs inside every transaction that commits events, so that state
+	// which must be durable together with them shares their fsync instead of paying its
+	// own (the agent writes the replay cache's accepted codes here). An error aborts the
+	// commit.
+	InCommit func(tx *bbolt.Tx) error
 }
 
 // Record is one pending event as it will be sent.
@@ -135,39 +140,65 @@ func seqKey(seq uint64) []byte {
 // Append assigns e the next seq and commits it. On return with a nil error (or ErrFull)
 // the event is durable.
 func (ob *Outbox) Append(e *event.Event) error {
+	return ob.AppendAll([]*event.Event{e})
+}
+
+// AppendAll assigns es consecutive seqs, in order, and commits them in one transaction:
+// group commit, one fsync for events that arrived together. On return with a nil error
+// (or ErrFull: committed, but the queue is over its cap) every event is durable; on any
+// other error none is, and none keeps a seq.
+func (ob *Outbox) AppendAll(es []*event.Event) error {
+	if len(es) == 0 {
+		return nil
+	}
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
-	seq := ob.lastSeq + 1
-	e.Seq = seq
-	js, err := json.Marshal(e.ForPlatform())
-	if err != nil {
-		e.Seq = 0
-		return fmt.Errorf("outbox: encode event: %w", err)
+	recs := make([][]byte, len(es))
+	unassign := func() {
+		for _, e := range es {
+			e.Seq = 0
+		}
 	}
-	key := seqKey(seq)
-	rec, err := ob.ring.Seal(make([]byte, 0, len(js)+64), js, key)
-	if err != nil {
-		e.Seq = 0
-		return err
+	for i, e := range es {
+		seq := ob.lastSeq + 1 + uint64(i)
+		e.Seq = seq
+		js, err := json.Marshal(e.ForPlatform())
+		if err != nil {
+			unassign()
+			return fmt.Errorf("outbox: encode event: %w", err)
+		}
+		if recs[i], err = ob.ring.Seal(make([]byte, 0, len(js)+64), js, seqKey(seq)); err != nil {
+			unassign()
+			return err
+		}
 	}
-	err = ob.db.Update(func(tx *bbolt.Tx) error {
+	last := ob.lastSeq + uint64(len(es))
+	err := ob.db.Update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p := root.Bucket(bucketPending)
 		p.FillPercent = 1.0 // keys only ever grow: full pages halve the file
-		if err := p.Put(key, rec); err != nil {
+		for i, rec := range recs {
+			if err := p.Put(seqKey(ob.lastSeq+1+uint64(i)), rec); err != nil {
+				return err
+			}
+		}
+		if err := putCounts(root, ob.pending+len(es), ob.dead); err != nil {
 			return err
 		}
-		if err := putCounts(root, ob.pending+1, ob.dead); err != nil {
+		if err := root.Bucket(bucketMeta).Put(keySeq, seqKey(last)); err != nil {
 			return err
 		}
-		return root.Bucket(bucketMeta).Put(keySeq, key)
+		if ob.o.InCommit != nil {
+			return ob.o.InCommit(tx)
+		}
+		return nil
 	})
 	if err != nil {
-		e.Seq = 0
-		return fmt.Errorf("outbox: commit seq %d: %w", seq, err)
+		unassign()
+		return fmt.Errorf("outbox: commit seq %d..%d: %w", ob.lastSeq+1, last, err)
 	}
-	ob.lastSeq = seq
-	ob.pending++
+	ob.lastSeq = last
+	ob.pending += len(es)
 	if ob.pending > ob.o.MaxPending {
 		return ErrFull
 	}

@@ -10,9 +10,14 @@
 // per interval, none in the verification path. A clean Close flushes everything, so a
 // restart keeps every accepted code. A crash or power loss can lose the codes accepted
 // in the last interval: such a code could be accepted once more after the restart, and
-// only until it expires (at most an hour). Deployments that cannot accept that set
-// SyncWrites, which makes each acceptance wait for its own fsync (bbolt's Batch
-// coalesces concurrent ones) — a few milliseconds per accepted code on typical storage.
+// only until it expires (at most an hour). Two ways close that window:
+//   - WriteTx writes what is pending inside a transaction the caller commits anyway.
+//     The agent calls it in the outbox's commit of each event, so an accepted code is
+//     on disk exactly when its event is, with no fsync of its own; the flusher then
+//     finds nothing to write (and no second transaction competes for bbolt's single
+//     writer lock while an event commits).
+//   - SyncWrites makes each acceptance wait for its own fsync (bbolt's Batch coalesces
+//     concurrent ones) — a few milliseconds per accepted code on typical storage.
 //
 // Guarantees:
 //   - Admit is atomic: of concurrent Admits of one key exactly one gets Fresh.
@@ -113,14 +118,14 @@ type Cache struct {
 
 	mu      sync.Mutex
 	m       map[Key]entry
-	pending map[Key]struct{} // keys whose disk state lags memory
+	pending map[Key]uint64 // keys whose disk state lags memory -> when marked (gen)
+	gen     uint64         // counts markings, so a commit clears only what it wrote
 	lastErr error
 
-	flushMu sync.Mutex // one flush at a time, so writes land in order
-	stop    chan struct{}
-	done    chan struct{}
-	dirty   chan struct{} // one token: entries are pending
-	closed  bool
+	stop   chan struct{}
+	done   chan struct{}
+	dirty  chan struct{} // one token: entries are pending
+	closed bool
 }
 
 // Open returns the cache kept in db's bucket "replay" (db nil: memory only), loading
@@ -129,7 +134,7 @@ func Open(db *bbolt.DB, opts Options, now time.Time) (*Cache, error) {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
 	}
-	c := &Cache{db: db, opts: opts, m: make(map[Key]entry), pending: make(map[Key]struct{})}
+	c := &Cache{db: db, opts: opts, m: make(map[Key]entry), pending: make(map[Key]uint64)}
 	if db == nil {
 		return c, nil
 	}
@@ -190,8 +195,7 @@ func (c *Cache) Admit(r *Read, window time.Duration, now time.Time) Outcome {
 	c.sweepLocked(n, sweepPerAdmit)
 	syncWrite := c.db != nil && c.opts.SyncWrites
 	if c.db != nil && !syncWrite {
-		c.pending[r.Key] = struct{}{}
-		c.markDirty()
+		c.markPendingLocked(r.Key)
 	}
 	c.mu.Unlock()
 
@@ -203,8 +207,7 @@ func (c *Cache) Admit(r *Read, window time.Duration, now time.Time) Outcome {
 		if err != nil {
 			c.mu.Lock()
 			c.lastErr = err
-			c.pending[r.Key] = struct{}{} // the flusher retries
-			c.markDirty()
+			c.markPendingLocked(r.Key) // the flusher retries
 			c.mu.Unlock()
 		}
 	}
@@ -223,8 +226,7 @@ func (c *Cache) sweepLocked(n int64, limit int) int {
 		if e.expires < n {
 			delete(c.m, k)
 			if c.db != nil {
-				c.pending[k] = struct{}{}
-				c.markDirty()
+				c.markPendingLocked(k)
 			}
 			removed++
 		}
@@ -254,17 +256,40 @@ func (c *Cache) Err() error {
 	return c.lastErr
 }
 
-// Flush writes every pending change to the database now.
+// Flush writes every pending change to the database now, in a transaction of its own.
 func (c *Cache) Flush() error {
 	if c.db == nil {
 		return nil
 	}
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	n := len(c.pending)
+	c.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	err := c.db.Update(c.WriteTx)
+	if err != nil {
+		c.mu.Lock()
+		c.lastErr = err
+		c.markDirty() // what was not committed is still pending: retry
+		c.mu.Unlock()
+	}
+	return err
+}
 
+// WriteTx writes every pending change in tx, a writable transaction of the cache's
+// database that the caller commits (it does nothing for another database's). The
+// changes leave the pending set only when tx commits; if it rolls back they stay
+// pending for the next flush. Being inside tx, the snapshot of what is pending is
+// taken under bbolt's writer lock, so writes land in the order they were taken.
+func (c *Cache) WriteTx(tx *bbolt.Tx) error {
+	if c.db == nil || tx.DB() != c.db {
+		return nil
+	}
 	type op struct {
-		k Key
-		v []byte // nil: delete
+		k   Key
+		gen uint64
+		v   []byte // nil: delete
 	}
 	c.mu.Lock()
 	if len(c.pending) == 0 {
@@ -272,12 +297,12 @@ func (c *Cache) Flush() error {
 		return nil
 	}
 	ops := make([]op, 0, len(c.pending))
-	var slab []byte // all values of this flush in one allocation
-	for k := range c.pending {
-		o := op{k: k}
+	var slab []byte // all values of this write in one allocation
+	for k, gen := range c.pending {
+		o := op{k: k, gen: gen}
 		if e, ok := c.m[k]; ok {
 			if cap(slab)-len(slab) < valueLen(&e) {
-				slab = make([]byte, 0, max(64<<10, valueLen(&e)))
+				slab = make([]byte, 0, max(min(64<<10, 128*len(c.pending)), valueLen(&e)))
 			}
 			start := len(slab)
 			slab = appendValue(slab, &e)
@@ -285,34 +310,37 @@ func (c *Cache) Flush() error {
 		}
 		ops = append(ops, o)
 	}
-	clear(c.pending)
 	c.mu.Unlock()
 
-	err := c.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketName)
-		for _, o := range ops {
-			var err error
-			if o.v == nil {
-				err = b.Delete(o.k[:])
-			} else {
-				err = b.Put(o.k[:], o.v)
-			}
-			if err != nil {
-				return err
-			}
+	b := tx.Bucket(bucketName)
+	for _, o := range ops {
+		var err error
+		if o.v == nil {
+			err = b.Delete(o.k[:])
+		} else {
+			err = b.Put(o.k[:], o.v)
 		}
-		return nil
-	})
-	if err != nil {
-		c.mu.Lock()
-		c.lastErr = err
-		for _, o := range ops {
-			c.pending[o.k] = struct{}{} // the disk state is still behind: retry
+		if err != nil {
+			return err
 		}
-		c.markDirty()
-		c.mu.Unlock()
 	}
-	return err
+	tx.OnCommit(func() {
+		c.mu.Lock()
+		for _, o := range ops {
+			if c.pending[o.k] == o.gen { // not changed again since it was written
+				delete(c.pending, o.k)
+			}
+		}
+		c.mu.Unlock()
+	})
+	return nil
+}
+
+// markPendingLocked records that k's disk state lags memory and wakes the flusher.
+func (c *Cache) markPendingLocked(k Key) {
+	c.gen++
+	c.pending[k] = c.gen
+	c.markDirty()
 }
 
 // markDirty wakes the flusher; it never blocks.

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -301,4 +302,67 @@ func BenchmarkAdmit(b *testing.B) {
 			b.Fatal("not fresh")
 		}
 	}
+}
+
+// WriteTx puts what is pending into the caller's transaction: a rolled-back one leaves it
+// pending (the flusher still writes it), a committed one takes it off the pending set, and
+// a marking made after the snapshot survives that commit.
+func TestWriteTx(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	db := openDB(t, path)
+	defer db.Close()
+	c, _ := Open(db, Options{FlushInterval: time.Hour}, t0)
+	defer c.Close()
+	gen := uint32(t0.Unix())
+	c.Admit(read("h", gen, 1, "d", 1), 0, t0)
+
+	rollback := errors.New("the caller's commit failed")
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		if err := c.WriteTx(tx); err != nil {
+			return err
+		}
+		return rollback
+	}); err != rollback {
+		t.Fatal(err)
+	}
+	if n := stored(t, db); n != 0 {
+		t.Fatalf("%d entries on disk after a rollback", n)
+	}
+	if n := pendingLen(c); n != 1 {
+		t.Fatalf("%d pending after a rollback, want 1", n)
+	}
+
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		if err := c.WriteTx(tx); err != nil {
+			return err
+		}
+		// Admitted while the transaction runs: not in its snapshot, so still pending.
+		c.Admit(read("h", gen, 2, "d", 1), 0, t0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(t, db); n != 1 {
+		t.Fatalf("%d entries on disk after the commit, want 1", n)
+	}
+	if n := pendingLen(c); n != 1 {
+		t.Fatalf("%d pending after the commit, want 1 (the code admitted during it)", n)
+	}
+
+	// A transaction of another database writes nothing of this cache.
+	other := openDB(t, filepath.Join(t.TempDir(), "other.db"))
+	defer other.Close()
+	if err := other.Update(c.WriteTx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pendingLen(c); n != 1 {
+		t.Fatalf("%d pending after another database's commit", n)
+	}
+
+}
+
+func pendingLen(c *Cache) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }

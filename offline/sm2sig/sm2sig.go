@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/sm3"
@@ -234,15 +235,22 @@ func (k *PublicKey) Verify(msg, rs []byte) bool {
 	if k == nil || !rsOK(rs) {
 		return false
 	}
-	// gmsm keeps references to the digest and the signature, so both go to the heap:
-	// one allocation for the two instead of two.
-	s := new(struct {
-		e   [sm3.Size]byte
-		der [maxDER]byte
-	})
+	// gmsm's escape analysis sends the digest and the signature to the heap, though
+	// nothing keeps them once VerifyASN1 returns: they come from a pool, so a
+	// verification allocates neither.
+	s := scratchPool.Get().(*scratch)
 	k.digest(&s.e, msg)
-	return sm2.VerifyASN1(&k.ec, s.e[:], rawToDER(s.der[:0], rs))
+	ok := sm2.VerifyASN1(&k.ec, s.e[:], rawToDER(s.der[:0], rs))
+	scratchPool.Put(s)
+	return ok
 }
+
+type scratch struct {
+	e   [sm3.Size]byte
+	der [maxDER]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // VerifyDigest is Verify for a caller that already computed e with Digest.
 func (k *PublicKey) VerifyDigest(e, rs []byte) bool {

@@ -169,8 +169,11 @@ func (v *Verifier) Verify(text []byte, device string, now time.Time) Result {
 	stale := snap.Stale(now)
 	t := time.Unix(now.Unix(), 0)
 
-	// 1. Shape.
-	c, err := ehc1.ParseText(text)
+	// 1. Shape. The parsed code lives in a pooled buffer: nothing of it outlives this
+	// call (the Result copies what it reports, the certificate cache its key).
+	buf := codeBufs.Get().(*ehc1.Buffer)
+	defer codeBufs.Put(buf)
+	c, err := buf.ParseText(text)
 	if err != nil {
 		var pe *ehc1.Error
 		if errors.As(err, &pe) && pe.Reason == ehc1.ReasonUnsupportedVersion {
@@ -299,6 +302,8 @@ func (v *Verifier) Verify(text []byte, device string, now time.Time) Result {
 	res.Status = StatusValid
 	return res
 }
+
+var codeBufs = sync.Pool{New: func() any { return new(ehc1.Buffer) }}
 
 // certEntry is an issuer certificate whose root signature verified.
 type certEntry struct {

@@ -104,30 +104,92 @@ func Classify(payload []byte, opts *Options) Result {
 	return Result{Type: TypeUnknown, Normalized: string(payload), Reason: ReasonUnrecognised}
 }
 
-// isText reports whether p is UTF-8 with no C0 control byte and no DEL. Those bytes
-// are ASCII and never part of a multi-byte UTF-8 sequence, so they are looked for
-// eight at a time, apart from the UTF-8 check.
+// isText reports whether p is UTF-8 with no C0 control byte and no DEL, in one pass.
+// Those bytes are ASCII and never part of a multi-byte UTF-8 sequence, so a multi-byte
+// rune needs only the UTF-8 checks. The scan is the worst case of Classify (every
+// payload is scanned whole: a bad byte anywhere makes it bad_bytes), so its two common
+// shapes have fast paths: ASCII eight bytes at a time, and two 3-byte runes (CJK text)
+// per 64-bit load; anything else goes a rune at a time through utf8.DecodeRune.
 func isText(p []byte) bool {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
+		// Two 3-byte sequences in the low six bytes of a little-endian word: a lead
+		// 1110xxxx then two 10xxxxxx, twice.
+		mask3 = 0x0000C0C0F0C0C0F0
+		want3 = 0x00008080E08080E0
 	)
 	i := 0
-	for ; len(p)-i >= 8; i += 8 {
-		w := binary.LittleEndian.Uint64(p[i:])
-		// Any byte below 0x20, or equal to 0x7f (zero after the xor): "Bit Twiddling
-		// Hacks", hasless and haszero; exact as a yes/no for thresholds up to 0x80.
-		d := w ^ (ones * 0x7f)
-		if ((w-ones*0x20)&^w|(d-ones)&^d)&highs != 0 {
+	for i < len(p) {
+		if len(p)-i >= 8 {
+			w := binary.LittleEndian.Uint64(p[i:])
+			if w&highs == 0 {
+				// Eight ASCII bytes; any below 0x20, or equal to 0x7f (zero after the
+				// xor): "Bit Twiddling Hacks", hasless and haszero; exact as a yes/no
+				// for thresholds up to 0x80.
+				d := w ^ (ones * 0x7f)
+				if ((w-ones*0x20)&^w|(d-ones)&^d)&highs != 0 {
+					return false
+				}
+				i += 8
+				continue
+			}
+			if w&mask3 == want3 {
+				// A run of 3-byte runes, two per load, until its shape ends.
+				for {
+					if !pair3(w) {
+						return false
+					}
+					i += 6
+					if len(p)-i < 8 {
+						break
+					}
+					if w = binary.LittleEndian.Uint64(p[i:]); w&mask3 != want3 {
+						break
+					}
+				}
+				continue
+			}
+		}
+		c := p[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && size == 1 {
 			return false
 		}
+		i += size
 	}
-	for _, c := range p[i:] {
-		if c < 0x20 || c == 0x7f {
-			return false
-		}
+	return true
+}
+
+// pair3 checks the two 3-byte sequences in the low six bytes of w, whose shape (lead
+// 1110xxxx, two continuation bytes) is known to be right: what is left is the range of
+// the second byte after E0 (no overlong form) and ED (no surrogate). Most leads are
+// neither, which one table test tells without a branch per rune.
+func pair3(w uint64) bool {
+	const special = 1<<0x0 | 1<<0xD // low nibbles of E0 and ED
+	if (special>>(w&0xF)|special>>(w>>24&0xF))&1 == 0 {
+		return true
 	}
-	return utf8.Valid(p)
+	return second3(byte(w), byte(w>>8)) && second3(byte(w>>24), byte(w>>32))
+}
+
+// second3 reports whether b1 may follow the lead b0 (0xE0..0xEF) of a 3-byte sequence,
+// b1 already known to be a continuation byte (RFC 3629's table).
+func second3(b0, b1 byte) bool {
+	switch b0 {
+	case 0xE0:
+		return b1 >= 0xA0
+	case 0xED:
+		return b1 < 0xA0
+	}
+	return true
 }
 
 const (

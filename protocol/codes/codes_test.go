@@ -242,7 +242,7 @@ func refText(p []byte) bool {
 // values around each boundary.
 func TestIsTextRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	pick := []byte{0x00, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xa0, 0xbf, 0xc2, 0xe7, 0xf0, 0xff, 'a', 'a', 'a'}
+	pick := []byte{0x00, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc2, 0xe0, 0xe7, 0xed, 0xef, 0xf0, 0xff, 'a', 'a', 'a'}
 	for i := 0; i < 200000; i++ {
 		p := make([]byte, r.IntN(24))
 		for j := range p {
@@ -273,6 +273,56 @@ func TestIsText(t *testing.T) {
 	for _, s := range []string{"电子健康卡", "a电子健康卡b", "1234567电", "\u00a0\u0080\u009f", "\U0001F600abcdefgh"} {
 		if !isText([]byte(s)) {
 			t.Errorf("isText(%q) = false", s)
+		}
+	}
+}
+
+// BenchmarkIsTextCJK is the scan alone over the worst case of BenchmarkLongestUnknown
+// (4 KiB of 3-byte runes), against utf8.Valid's own pass as the reference.
+func BenchmarkIsTextCJK(b *testing.B) {
+	p := []byte(strings.Repeat("电", 1365))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if !isText(p) {
+			b.Fatal("not text")
+		}
+	}
+}
+
+func BenchmarkRefTextCJK(b *testing.B) {
+	p := []byte(strings.Repeat("电", 1365))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if !refText(p) {
+			b.Fatal("not text")
+		}
+	}
+}
+
+// TestIsTextThreeByte runs the two-runes-a-load path over every lead and second byte of a
+// 3-byte sequence, in both places of a pair and at every offset, against refText: the
+// overlong (E0 80..9F) and surrogate (ED A0..BF) forms must be refused there too.
+func TestIsTextThreeByte(t *testing.T) {
+	for lead := 0xe0; lead <= 0xef; lead++ {
+		for second := 0x80; second <= 0xbf; second++ {
+			bad := []byte{byte(lead), byte(second), 0x80}
+			for _, pre := range []string{"", "a", "ab", "电", "电a"} {
+				for slot := 0; slot < 3; slot++ {
+					var p []byte
+					p = append(p, pre...)
+					for k := 0; k < 3; k++ {
+						if k == slot {
+							p = append(p, bad...)
+						} else {
+							p = append(p, "电"...)
+						}
+					}
+					p = append(p, "xyz电电"...)
+					if got, want := isText(p), refText(p); got != want {
+						t.Fatalf("isText(% x) = %v, want %v", p, got, want)
+					}
+				}
+			}
 		}
 	}
 }

@@ -112,20 +112,28 @@ func Parse(b []byte) (*Code, error) {
 }
 
 // ParseText decodes the text form: Prefix (any case), then the Base45 of the binary
-// form (lowercase letters accepted).
-func ParseText(s []byte) (*Code, error) {
+// form (lowercase letters accepted). The Code is in one allocation with the bytes its
+// slices alias.
+func ParseText(s []byte) (*Code, error) { return new(Buffer).ParseText(s) }
+
+// Buffer holds a Code and the bytes its slices alias, for a caller that parses codes
+// one after another and is done with each before the next (the verifier keeps them in
+// a pool, so that a verification does not allocate them).
+type Buffer struct {
+	c   Code
+	buf [MaxLen]byte
+}
+
+// ParseText is the package's ParseText into b: the Code it returns is b's and is
+// valid until b parses again.
+func (b *Buffer) ParseText(s []byte) (*Code, error) {
 	if !HasPrefix(s) {
 		return nil, &Error{ReasonMalformed, 0, "text does not start with " + Prefix}
 	}
 	if len(s) > MaxTextLen {
 		return nil, &Error{ReasonMalformed, MaxTextLen, "text longer than " + strconv.Itoa(MaxTextLen) + " characters"}
 	}
-	// One allocation holds the Code and the bytes its slices alias.
-	h := new(struct {
-		c   Code
-		buf [MaxLen]byte
-	})
-	raw, err := base45.AppendDecode(h.buf[:0], s[len(Prefix):])
+	raw, err := base45.AppendDecode(b.buf[:0], s[len(Prefix):])
 	if err != nil {
 		off := len(Prefix)
 		var ce base45.CorruptInputError
@@ -137,8 +145,9 @@ func ParseText(s []byte) (*Code, error) {
 	if err := check(raw); err != nil {
 		return nil, err
 	}
-	fill(&h.c, raw)
-	return &h.c, nil
+	b.c = Code{}
+	fill(&b.c, raw)
+	return &b.c, nil
 }
 
 // HasPrefix reports whether s starts with Prefix in any letter case, which is what
