@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ehc-agent/ehc-agent/protocol/framing"
 )
@@ -79,14 +80,25 @@ func FuzzPOS(f *testing.F) {
 }
 
 // FuzzKeyboard: any run of reports, in every mode; outputs are bounded and owned, and a
-// plain-mode scan never holds the Enter or Tab that ended it (unless an Alt + keypad run
-// typed one as data).
+// plain-mode scan is UTF-8 and never holds the Enter or Tab that ended it (unless an
+// Alt + keypad run typed bytes as data).
 func FuzzKeyboard(f *testing.F) {
 	seed := func(s string) []byte { return bytes.Join(typeUS(f, s, true), nil) }
 	f.Add(uint8(0), seed("]Q1HC1:ABC"))
 	f.Add(uint8(1), seed("B0 A1 48"))
 	f.Add(uint8(2), append([]byte{modLAlt, 0, 0, 0, 0, 0, 0, 0, modLAlt, 0, 0x5C, 0, 0, 0, 0, 0}, make([]byte, 8)...))
 	f.Add(uint8(3), []byte{0, 0, 1, 1, 1, 1, 1, 1, modRAlt, 0, 0x14, 0, 0, 0, 0, 0, 0, 0, keyCapsLock, 0, 0, 0, 0, 0})
+	// Dead keys (mode 2 is de, 3 is fr): ´ e, ` space, ^ ^, ´ x, ´ at the end; fr ^ e, ¨ y,
+	// ^ then Enter; and an Alt code while an accent waits.
+	dead := func(strokes ...stroke) []byte {
+		return bytes.Join(append(sendReleasing([]typed{keys(strokes...)}), enterReports...), nil)
+	}
+	f.Add(uint8(2), dead(stroke{0, 0x2E}, stroke{0, 0x08}, stroke{shift, 0x2E}, stroke{0, 0x2C}, stroke{0, 0x35},
+		stroke{0, 0x35}, stroke{0, 0x2E}, stroke{0, 0x1B}, stroke{0, 0x2E}))
+	f.Add(uint8(3), dead(stroke{0, 0x2F}, stroke{0, 0x08}, stroke{shift, 0x2F}, stroke{0, 0x1C}, stroke{0, 0x2F}))
+	f.Add(uint8(2), bytes.Join(sendModifierHeld([]typed{keys(stroke{0, 0x2E}), altCode("0233"), altCode("45217"),
+		keys(stroke{shift, 0x2E}, stroke{shift, 0x08})}), nil))
+	f.Add(uint8(6), dead(stroke{0, 0x1E}, stroke{0, 0x35}, stroke{0, 0x2C}, stroke{0, 0x35})) // de, hex dump
 	f.Fuzz(func(t *testing.T, mode uint8, b []byte) {
 		maps := KeyMapNames()
 		m, err := ParseKeyMap(maps[int(mode)%len(maps)])
@@ -119,6 +131,11 @@ func FuzzKeyboard(f *testing.F) {
 			for _, o := range out {
 				if o.Kind == framing.KindScan && bytes.ContainsAny(o.Data, "\r\n\t") {
 					t.Fatalf("scan holds its terminator: %q", o.Data)
+				}
+				// Keys, dead keys and their compositions type characters, never
+				// broken UTF-8 (only Alt codes and hex dumps carry raw bytes).
+				if o.Kind == framing.KindScan && !utf8.Valid(o.Data) {
+					t.Fatalf("scan is not UTF-8: %q", o.Data)
 				}
 			}
 		}

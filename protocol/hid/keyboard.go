@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/ehc-agent/ehc-agent/protocol/framing"
 )
 
@@ -29,16 +31,20 @@ type KeyboardConfig struct {
 
 // Keyboard turns boot keyboard reports into scans. It is not safe for concurrent use.
 //
-// Text is UTF-8, except what Alt + keypad runs carry: their value is the byte itself
-// (up to 255) or a double-byte code page character (up to 65535, high byte first: how a
-// Chinese Windows types GBK, Alt+45217 being B0 A1), so GBK data arrives as GBK.
+// Text is UTF-8, except what Alt + keypad runs without a leading zero carry: their value
+// is the byte itself (up to 255) or a double-byte code page character (up to 65535, high
+// byte first: how a Chinese Windows types GBK, Alt+45217 being B0 A1), so GBK data
+// arrives as GBK. A run with a leading zero is Windows-1252 (Alt+0233 is é) and arrives
+// as UTF-8. Dead keys compose as Windows composes them (see doc.go).
 type Keyboard struct {
 	c    KeyboardConfig
 	prev [6]byte // keys down in the last report: a key counts when it goes down
 	caps bool
+	dead rune // the accent of a dead key waiting for the next character, or 0
 
-	altRun bool // an Alt + keypad digit run is open
-	altVal int
+	altRun  bool // an Alt + keypad digit run is open
+	altANSI bool // it began with 0: Windows-1252
+	altVal  int
 
 	s       scan
 	pending bool
@@ -94,6 +100,10 @@ func (k *Keyboard) Feed(r []byte, out []framing.Output) []framing.Output {
 func (k *Keyboard) down(key, mods byte, alt bool, out []framing.Output) []framing.Output {
 	if alt {
 		if d := keypadDigit(key); d >= 0 {
+			if !k.altRun {
+				k.flushDead() // Windows types a waiting accent before the Alt code
+				k.altANSI = d == 0
+			}
 			k.altRun, k.pending = true, true
 			k.altVal = min(k.altVal*10+d, 1<<16) // past 65535 it is bad however it goes on
 		}
@@ -121,8 +131,10 @@ func (k *Keyboard) down(key, mods byte, alt bool, out []framing.Output) []framin
 		if r == '\r' || r == '\n' || r == '\t' {
 			return k.end(out) // Ctrl+M, Ctrl+J, Ctrl+I: Enter and Tab by other keys
 		}
+		k.flushDead()
 	} else {
-		r = k.c.KeyMap.lookup(key, mods)
+		var dead bool
+		r, dead = k.c.KeyMap.lookup(key, mods)
 		if r == 0 {
 			return out
 		}
@@ -133,14 +145,45 @@ func (k *Keyboard) down(key, mods byte, alt bool, out []framing.Output) []framin
 				r = unicode.ToUpper(r)
 			}
 		}
+		switch {
+		case dead && k.dead == 0:
+			k.dead, k.pending = r, true // it types nothing until the next key
+			return out
+		case dead:
+			k.flushDead() // two dead keys: Windows types both accents
+		case k.dead != 0:
+			accent := k.dead
+			k.dead = 0
+			if c, ok := compose(accent, r); ok {
+				r = c
+			} else if r == ' ' {
+				r = accent // dead key then space: the accent itself
+			} else {
+				k.emit(accent) // no composition: the accent, then the character
+			}
+		}
 	}
 	k.pending = true
+	k.emit(r)
+	return out
+}
+
+// emit adds one typed character to the scan.
+func (k *Keyboard) emit(r rune) {
 	if k.c.HexDump {
 		k.hex(r)
 	} else {
 		k.s.add(utf8.AppendRune(nil, r)...)
 	}
-	return out
+}
+
+// flushDead types the accent of a dead key that nothing composed with.
+func (k *Keyboard) flushDead() {
+	if k.dead != 0 {
+		r := k.dead
+		k.dead = 0
+		k.emit(r)
+	}
 }
 
 func (k *Keyboard) hex(r rune) {
@@ -179,13 +222,19 @@ func unhex(c byte) int {
 
 // endAlt closes an Alt + keypad run: Alt was released.
 func (k *Keyboard) endAlt() {
-	v := k.altVal
-	k.altRun, k.altVal = false, 0
+	v, ansi := k.altVal, k.altANSI
+	k.altRun, k.altVal, k.altANSI = false, 0, false
 	switch {
 	case k.c.HexDump:
 		k.fail(ReasonBadHex)
 	case v > 0xFFFF:
 		k.fail(ReasonBadAltCode)
+	case ansi && v <= 0xFF:
+		r := charmap.Windows1252.DecodeByte(byte(v))
+		if r == utf8.RuneError {
+			r = rune(v) // 81 8D 8F 90 9D, which 1252 leaves out: Windows gives U+0081 and so on
+		}
+		k.s.add(utf8.AppendRune(nil, r)...)
 	case v > 0xFF:
 		k.s.add(byte(v>>8), byte(v))
 	default:
@@ -216,7 +265,7 @@ func (k *Keyboard) Reset(out []framing.Output) []framing.Output {
 	if k.pending {
 		out = k.drop(out, framing.ReasonDisconnected)
 	}
-	k.prev, k.caps, k.altRun, k.altVal = [6]byte{}, false, false, 0
+	k.prev, k.caps, k.dead, k.altRun, k.altANSI, k.altVal = [6]byte{}, false, 0, false, false, 0
 	return out
 }
 
@@ -226,6 +275,7 @@ func (k *Keyboard) end(out []framing.Output) []framing.Output {
 	if !k.pending {
 		return out
 	}
+	k.flushDead() // a dead key last in the scan: its accent
 	if k.c.HexDump && k.hexHi >= 0 {
 		k.fail(ReasonBadHex)
 	}
@@ -261,5 +311,5 @@ func (k *Keyboard) drop(out []framing.Output, reason string) []framing.Output {
 
 func (k *Keyboard) clear() {
 	k.s.reset()
-	k.pending, k.bad, k.hexHi = false, "", -1
+	k.pending, k.bad, k.hexHi, k.dead = false, "", -1, 0
 }

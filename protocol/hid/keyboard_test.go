@@ -67,7 +67,8 @@ func TestKeyboardTransitions(t *testing.T) {
 }
 
 // Non-ASCII arrives as Alt held + keypad digits; the run is decoded when Alt is released.
-// A value over 255 is a double-byte (GBK) character, high byte first.
+// With a leading zero it is Windows-1252, delivered as UTF-8; without, a value up to 255
+// is the byte itself and one over 255 a double-byte (GBK) character, high byte first.
 func TestKeyboardAltCodes(t *testing.T) {
 	alt := func(digits string) [][]byte {
 		var rs [][]byte
@@ -85,10 +86,15 @@ func TestKeyboardAltCodes(t *testing.T) {
 	var rs [][]byte
 	rs = append(rs, typeUS(t, "ID", false)...)
 	rs = append(rs, alt("45217")...) // 啊 in GBK: B0 A1
-	rs = append(rs, alt("0233")...)  // é in Windows-1252
+	rs = append(rs, alt("0233")...)  // é in Windows-1252: UTF-8 C3 A9
 	rs = append(rs, alt("65")...)    // A
+	rs = append(rs, alt("233")...)   // no leading zero: the byte E9 (a GBK lead byte, say)
+	rs = append(rs, alt("0128")...)  // € in Windows-1252: UTF-8 E2 82 AC
+	rs = append(rs, alt("0150")...)  // – (en dash)
+	rs = append(rs, alt("0129")...)  // a hole in Windows-1252: U+0081, as Windows types it
+	rs = append(rs, alt("065")...)   // A either way
 	rs = append(rs, []byte{0, 0, keyEnter, 0, 0, 0, 0, 0})
-	wantOutputs(t, feedAll(k, rs), `scan  "ID\xb0\xa1\xe9A"`)
+	wantOutputs(t, feedAll(k, rs), "scan  "+strconv.Quote("ID\xb0\xa1\xc3\xa9A\xe9\xe2\x82\xac\xe2\x80\x93\xc2\x81A"))
 
 	rs = append(alt("65536"), []byte{0, 0, keyEnter, 0, 0, 0, 0, 0})
 	wantOutputs(t, feedAll(k, rs), "drop bad_alt_code 0")
