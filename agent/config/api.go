@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -35,6 +36,14 @@ type API struct {
 	// WSBuffer is how many messages may wait for one WebSocket client before it is
 	// dropped as too slow (it resumes by seq).
 	WSBuffer int `mapstructure:"ws_buffer"`
+}
+
+// TokenPath is where the bearer token lives: TokenFile, or api.token in stateDir.
+func (a *API) TokenPath(stateDir string) string {
+	if a.TokenFile != "" {
+		return a.TokenFile
+	}
+	return filepath.Join(stateDir, "api.token")
 }
 
 // validate checks the API section. A zero ws_buffer takes its default here, because no

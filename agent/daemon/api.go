@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -18,10 +17,7 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 	if c.Listen == "" {
 		return nil
 	}
-	path := c.TokenFile
-	if path == "" {
-		path = filepath.Join(d.cfg.StateDir, "api.token")
-	}
+	path := c.TokenPath(d.cfg.StateDir)
 	token, created, err := api.LoadOrCreateToken(path)
 	if err != nil {
 		return err

@@ -3,17 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -99,31 +94,11 @@ func callAgent(ctx context.Context, cfgPath, path, body string, out any) error {
 	if err != nil {
 		return usageErrorf("configuration %s: %v", cfgPath, err)
 	}
-	a := cfg.API
-	if a.Listen == "" {
-		return usageErrorf("the local API is off (api.listen is empty): the running agent cannot be asked")
-	}
-	host, port, err := net.SplitHostPort(a.Listen)
+	l, err := newLocalAPI(cfg, 15*time.Second)
 	if err != nil {
-		return usageErrorf("api.listen %q: %v", a.Listen, err)
+		return err
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1" // listening on every address: this machine's is one of them
-	}
-	scheme, client := "http", &http.Client{Timeout: 15 * time.Second}
-	if a.TLSCert != "" {
-		scheme = "https"
-		pool := x509.NewCertPool()
-		if pem, err := os.ReadFile(a.TLSCert); err == nil {
-			pool.AppendCertsFromPEM(pem)
-		}
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	}
-	tokenPath := a.TokenFile
-	if tokenPath == "" {
-		tokenPath = filepath.Join(cfg.StateDir, "api.token")
-	}
-	tb, err := os.ReadFile(tokenPath)
+	token, err := l.token()
 	if err != nil {
 		return usageErrorf("cannot read the API token (%v): run as root or as the ehc-agent user", err)
 	}
@@ -131,17 +106,9 @@ func callAgent(ctx context.Context, cfgPath, path, body string, out any) error {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+"://"+net.JoinHostPort(host, port)+path, rd)
+	resp, err := l.do(ctx, http.MethodPost, path, token, rd)
 	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tb)))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return usageErrorf("the agent at %s did not answer (is it running?): %v", a.Listen, err)
+		return usageErrorf("the agent at %s did not answer (is it running?): %v", cfg.API.Listen, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -355,49 +353,25 @@ func (e *doctorEnv) probeAgent(ctx context.Context) agentProbe {
 }
 
 func probeAPI(ctx context.Context, cfg *config.Config) agentProbe {
-	a := cfg.API
-	if a.Listen == "" {
-		return agentProbe{err: errors.New("the local API is off (api.listen is empty)")}
+	l, err := newLocalAPI(cfg, 3*time.Second)
+	if err != nil {
+		return agentProbe{err: err}
 	}
-	scheme, client := "http", &http.Client{Timeout: 3 * time.Second}
-	if a.TLSCert != "" {
-		scheme = "https"
-		pool := x509.NewCertPool()
-		if pem, err := os.ReadFile(a.TLSCert); err == nil {
-			pool.AppendCertsFromPEM(pem)
-		}
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	}
-	base := scheme + "://" + a.Listen
-	get := func(path, token string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			return nil, err
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		return client.Do(req)
-	}
-	resp, err := get("/healthz", "")
+	resp, err := l.do(ctx, http.MethodGet, "/healthz", "", nil)
 	if err != nil {
 		return agentProbe{err: err}
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return agentProbe{err: fmt.Errorf("%s/healthz answered %s: not an ehc-agent", base, resp.Status)}
+		return agentProbe{err: fmt.Errorf("%s/healthz answered %s: not an ehc-agent", l.base, resp.Status)}
 	}
 	p := agentProbe{answered: true}
-	tokenPath := a.TokenFile
-	if tokenPath == "" {
-		tokenPath = filepath.Join(cfg.StateDir, "api.token")
-	}
-	tb, err := os.ReadFile(tokenPath)
+	token, err := l.token()
 	if err != nil {
 		p.err = fmt.Errorf("cannot read the API token (%v): run doctor as root or as the ehc-agent user", err)
 		return p
 	}
-	resp, err = get("/v1/status", strings.TrimSpace(string(tb)))
+	resp, err = l.do(ctx, http.MethodGet, "/v1/status", token, nil)
 	if err != nil {
 		p.err = err
 		return p
