@@ -2,8 +2,10 @@
 // that goes to the local API and, through the outbox, to the platform.
 //
 // Fields that do not apply are left out (omitempty, pointers for sub-objects), never null.
-// A card photo is carried only in Identity.Photo, which the outbox and the platform never
-// see: use ForPlatform before anything leaves the terminal.
+// Some fields are for the local API only — the card photo (Identity.Photo), the resident
+// ID card's address, issuing authority and validity, a card's own details (Card.CardID …):
+// PLATFORM.md's identity object has none of them, and the outbox and the platform never
+// see them. Use ForPlatform before anything leaves the terminal.
 package event
 
 import (
@@ -85,24 +87,27 @@ type Identity struct {
 	IdentityPartial bool   `json:"identity_partial,omitempty"`
 	Photo           string `json:"photo,omitempty"` // base64 JPEG: local API only
 
-	// The resident ID card's own fields (CARDS.md, GA 467), for a card application.
+	// The resident ID card's own fields (CARDS.md, GA 467), for a card application on
+	// this terminal: local API only (ForPlatform leaves them out).
 	Address     string `json:"address,omitempty"`
 	IDAuthority string `json:"id_authority,omitempty"`
 	IDValidFrom string `json:"id_valid_from,omitempty"` // YYYYMMDD
 	IDValidTo   string `json:"id_valid_to,omitempty"`   // YYYYMMDD, or 长期 (no expiry)
 }
 
-// ForPlatform returns a copy fit to leave the terminal: the photo and the card's own
-// details removed.
+// ForPlatform returns a copy fit to leave the terminal: PLATFORM.md's fields only. The
+// photo, the card's own details and the resident ID card's address, authority and
+// validity stay on the terminal (they are personal data the platform's identity object
+// does not list, and the photo is never to leave).
 func (e *Event) ForPlatform() *Event {
 	c := *e
 	if e.Card != nil {
 		c.Card = &Card{Kind: e.Card.Kind, Reader: e.Card.Reader, ATR: e.Card.ATR}
 	}
-	if e.Identity != nil && e.Identity.Photo != "" {
-		id := *e.Identity
-		id.Photo = ""
-		c.Identity = &id
+	if id := e.Identity; id != nil && (id.Photo != "" || id.Address != "" || id.IDAuthority != "" || id.IDValidFrom != "" || id.IDValidTo != "") {
+		p := *id
+		p.Photo, p.Address, p.IDAuthority, p.IDValidFrom, p.IDValidTo = "", "", "", "", ""
+		c.Identity = &p
 	}
 	return &c
 }
