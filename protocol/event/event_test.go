@@ -64,3 +64,37 @@ func TestForPlatformKeepsIDCardDetailsLocal(t *testing.T) {
 		t.Errorf("the original (the local API's) lost its fields: %+v", id)
 	}
 }
+
+// A card application's event carries the applicant masked, on every copy, and its
+// summary (the log line) too; masking again changes nothing.
+func TestApplicationEventMasked(t *testing.T) {
+	e := &Event{EventID: "x", Seq: 3, Source: Source{Kind: SourceApplication, Device: "idr", Driver: DriverApply},
+		Application: &Application{ApplicationID: "a", Result: ApplicationCreated, EHCID: "EHC0000000000000001", Source: "id_card_reader",
+			Applicant: MaskApplicant("01", "11010519491231002X", "张三丰")}}
+	if a := e.Application.Applicant; a.IDNumber != "1101**********002X" || a.Name != "张**" {
+		t.Fatalf("not masked: %+v", a)
+	}
+	// Even one built by hand, unmasked, leaves masked.
+	raw := *e
+	app := *e.Application
+	app.Applicant = Applicant{IDType: "01", IDNumber: "11010519491231002X", Name: "张三丰"}
+	raw.Application = &app
+	for _, ev := range []*Event{e.ForPlatform(), raw.ForPlatform()} {
+		b, _ := json.Marshal(ev)
+		for _, secret := range []string{"11010519491231002X", "张三丰", "0519491231"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s in %s", secret, b)
+			}
+		}
+		if !strings.Contains(string(b), `"applicant":{"id_type":"01","id_number":"1101**********002X","name":"张**"}`) ||
+			!strings.Contains(string(b), `"result":"created"`) || !strings.Contains(string(b), `"ehc_id":"EHC0000000000000001"`) {
+			t.Errorf("platform copy: %s", b)
+		}
+		if strings.Contains(string(b), `"identity"`) || strings.Contains(string(b), `"code"`) || strings.Contains(string(b), `"card"`) {
+			t.Errorf("fields that do not apply are present: %s", b)
+		}
+	}
+	if s := raw.Summary(); strings.Contains(s, "11010519491231002X") || strings.Contains(s, "张三丰") || !strings.Contains(s, "card_application created") {
+		t.Errorf("summary: %s", s)
+	}
+}
