@@ -24,6 +24,9 @@ func (d *Daemon) newApply() (*apply.Service, io.Closer, error) {
 	o := apply.Options{
 		TerminalID: d.cfg.TerminalID, Platform: d.uplink, Timeout: c.Timeout, ReceiptTitle: c.ReceiptTitle,
 		PrintWidth: d.cfg.Printer.PrintWidth, Now: d.uplink.Now, Logger: d.log.With("component", "apply"),
+		// Each application sent becomes a card_application event, committed by the
+		// pipeline's goroutine like a read's (the journal keeps one writer).
+		Events: d.pipe,
 	}
 	var p *printer.Printer
 	if d.cfg.Printer.Enabled() {
