@@ -107,6 +107,7 @@ type applyRig struct {
 	agent  *agentProc
 	api    string // http://127.0.0.1:PORT
 	token  string
+	state  string // the agent's state_dir
 }
 
 var listening = regexp.MustCompile(`"msg":"local API listening","addr":"([^"]+)"`)
@@ -120,6 +121,7 @@ func newApplyRig(t *testing.T) *applyRig {
 		t.Fatalf("sim keys: %v\n%s", err, out)
 	}
 	state := filepath.Join(dir, "state")
+	r.state = state
 	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -186,6 +188,20 @@ func (r *applyRig) place(n int) {
 		r.t.Fatal(err)
 	}
 	r.agent.waitFor(fmt.Sprintf("#%d idcard resident_id_card", n), false, 10*time.Second)
+	// The console is told before the application service (subscribers are called in
+	// turn): wait until the service holds this card too.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, b := r.get("/v1/applications/id-card")
+		var c struct {
+			Seq int `json:"seq"`
+		}
+		if st == 200 && json.Unmarshal(b, &c) == nil && c.Seq == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the application service does not hold card #%d: %d %s", n, st, b)
+		}
+	}
 }
 
 type apiAnswer struct {
@@ -378,7 +394,7 @@ func TestApplyFailurePaths(t *testing.T) {
 	}
 
 	// The same resident again: the existing card's code, created false, no new card.
-	r.place(2)
+	r.place(3) // seq 2 is the first application's card_application event
 	a = r.post("/v1/applications", map[string]any{"source": "id_card_reader", "consent": consent})
 	if a.status != 200 || a.body["created"] != false || a.body["code"] != code || r.sim.Stats().CardsIssued != 1 {
 		t.Fatalf("resident with a card: %d %v", a.status, a.body)
