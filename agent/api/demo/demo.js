@@ -80,6 +80,15 @@
     if (id.id_number) who.push(maskNumber(id.id_number));
     if (id.ehc_id) who.push("EHC " + maskNumber(id.ehc_id));
     if (!id.name && !id.id_number && ev.code && ev.code.masked) who.push(ev.code.masked);
+    if (ev.application) {
+      // A card application's event: the applicant comes masked from the agent.
+      const ap = ev.application;
+      const ok = ap.result === "created" || ap.result === "existing";
+      who.push(ap.applicant.name, ap.applicant.id_number);
+      if (ap.ehc_id) who.push("EHC " + maskNumber(ap.ehc_id));
+      return { what: "card_application", verdict: ap.result + (ap.reason ? " (" + ap.reason + ")" : ""),
+               status: ok ? "valid" : "invalid", who: who.join("  ") };
+    }
     return { what, verdict, status: v.status || "", who: who.join("  ") };
   }
 
