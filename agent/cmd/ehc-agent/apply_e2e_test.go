@@ -156,7 +156,8 @@ log: {level: info, format: json}
 trust: {dir: %s}
 platform: {url: %q}
 api: {listen: "127.0.0.1:0"}
-printer: {transport: serial, path: %s, baud: 115200, timeout: 3s}
+# The printer's status is asked at start only: tests count the bytes it receives.
+printer: {transport: serial, path: %s, baud: 115200, timeout: 3s, status_interval: 1h}
 applications: {enabled: true, timeout: 1500ms}
 devices:
   - {name: idcard, driver: idcard, idcard: {path: %s}}
