@@ -205,6 +205,25 @@ func (r *applyRig) place(n int) {
 	}
 }
 
+// applicationEvents counts the card_application events on the local API.
+func (r *applyRig) applicationEvents() int {
+	r.t.Helper()
+	st, b := r.get("/v1/events?after=0")
+	var evs []struct {
+		Application *struct{} `json:"application"`
+	}
+	if st != 200 || json.Unmarshal(b, &evs) != nil {
+		r.t.Fatalf("/v1/events: %d %s", st, b)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Application != nil {
+			n++
+		}
+	}
+	return n
+}
+
 type apiAnswer struct {
 	status int
 	body   map[string]any
@@ -402,10 +421,12 @@ func TestApplyFailurePaths(t *testing.T) {
 	}
 
 	// Manual entry with a mistyped check digit never reaches the platform.
-	before := r.sim.Stats().Requests
+	// (Not Stats().Requests: the uplink delivers events meanwhile. Every application
+	// sent to the platform is a card_application event: none may appear.)
+	before := r.applicationEvents()
 	a = r.post("/v1/applications", map[string]any{"source": "manual", "consent": consent,
 		"applicant": map[string]any{"id_number": "110108199003071239", "name": "王喆"}})
-	if a.status != 422 || a.body["error"] != "invalid_id_number" || r.sim.Stats().Requests != before {
+	if a.status != 422 || a.body["error"] != "invalid_id_number" || r.applicationEvents() != before || before != 2 {
 		t.Fatalf("bad check digit: %d %v", a.status, a.body)
 	}
 
@@ -413,6 +434,11 @@ func TestApplyFailurePaths(t *testing.T) {
 	// nothing printed and nothing kept.
 	r.sim.Down(time.Minute)
 	id, _ := uuid.NewV7()
+	// The second receipt has left the agent, but the virtual printer reads the pty on
+	// its own time: count the bytes once it has the whole job.
+	if _, err := r.vp.WaitJobs(ctxTimeout(t, 5*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
 	printed := len(r.vp.Received())
 	a = r.post("/v1/applications", map[string]any{"application_id": id.String(), "source": "manual", "consent": consent,
 		"applicant": map[string]any{"id_number": "11010519491231002X", "name": "赵六"}})
