@@ -333,6 +333,13 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	if st != 200 || decodeQRImage(t, qrPNG) != code {
 		t.Fatalf("qr.png: %d", st)
 	}
+	// The application is on the page's event log too, as the agent sent it: masked.
+	browse(t, ctx, 5*time.Second, "see the card_application event", chromedp.WaitVisible(chromedp.CSS(`#events tr[data-seq="2"]`)))
+	row := evalString(t, ctx, `document.querySelector('#events tr[data-seq="2"]').textContent`)
+	if !strings.Contains(row, "card_application") || !strings.Contains(row, "created") || !strings.Contains(row, "王*") ||
+		!strings.Contains(row, "1101**********1238") || strings.Contains(row, r.card.Card.Name) || strings.Contains(row, r.card.Card.IDNumber) {
+		t.Fatalf("event row %q", row)
+	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {
 		os.WriteFile(testArtifact(t, "apply-kiosk-page.png"), shot, 0o644)
