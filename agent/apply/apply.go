@@ -19,6 +19,14 @@
 // and is told to the kiosk as the receipt's error, with the application still
 // answered. Personal data never reaches a log line: logs carry reason codes, the
 // application id and the masked ehc_id.
+//
+// Every application sent to the platform becomes one card_application event (protocol/
+// event, Application) through Options.Events (the pipeline's Record): created,
+// existing, refused, platform_unreachable or failed, with the applicant masked, so the
+// local API's subscribers and, through the outbox, the platform see each attempt. The
+// event is committed before the kiosk gets its answer. Requests refused here before
+// anything was sent (no card on hold, a mistyped ID number, no consent) and repeats
+// answered from memory make no event.
 package apply
 
 import (
@@ -89,6 +97,16 @@ type Platform interface {
 	Apply(ctx context.Context, a *uplink.Application, timeout time.Duration) (*uplink.Issued, error)
 }
 
+// Events records an event that no device read (pipeline.Pipeline.Record): committed
+// to the outbox, then told to the local API, when it returns nil.
+type Events interface {
+	Record(ctx context.Context, e *event.Event) error
+}
+
+// recordWait bounds how long an answer to the kiosk waits for the pipeline to take
+// the application's event (it is committed within milliseconds once taken).
+const recordWait = 5 * time.Second
+
 // Printer prints a receipt after asking for its paper status (printer.Printer).
 type Printer interface {
 	Print(ctx context.Context, receipt []byte) error
@@ -99,6 +117,7 @@ type Options struct {
 	TerminalID   string
 	Platform     Platform // required
 	Printer      Printer  // nil: the terminal has no printer
+	Events       Events   // nil: no card_application events (tests of the flow alone)
 	PrintWidth   int      // printable dots; 0 is 384 (58 mm)
 	ReceiptTitle string   // "" is escpos.DefaultTitle
 	Timeout      time.Duration
@@ -155,7 +174,8 @@ type Receipt struct {
 
 // Card is the ID card on hold, as the kiosk shows it for confirmation.
 type Card struct {
-	Seq      uint64         `json:"seq"` // its identity event's seq
+	Seq      uint64         `json:"seq"`    // its identity event's seq
+	Reader   string         `json:"reader"` // the reader's configured name (its event's source.device)
 	ReadAt   time.Time      `json:"read_at"`
 	Identity event.Identity `json:"identity"`
 }
@@ -232,7 +252,7 @@ func (s *Service) Event(e *event.Event) {
 	}
 	id := *e.Identity
 	id.Photo = ""
-	c := &Card{Seq: e.Seq, ReadAt: time.Now(), Identity: id}
+	c := &Card{Seq: e.Seq, Reader: e.Source.Device, ReadAt: time.Now(), Identity: id}
 	s.card = c
 	s.forget = time.AfterFunc(s.o.HoldFor, func() {
 		s.mu.Lock()
@@ -293,6 +313,7 @@ func (s *Service) Apply(ctx context.Context, req Request) (*Result, error) {
 
 	var ap uplink.Applicant
 	var heldSeq uint64
+	device := event.DeviceLocalAPI
 	switch req.Source {
 	case SourceIDCard:
 		c, ok := s.HeldCard()
@@ -302,7 +323,7 @@ func (s *Service) Apply(ctx context.Context, req Request) (*Result, error) {
 		case req.CardSeq != 0 && req.CardSeq != c.Seq:
 			return nil, &Error{ReasonIDCardChanged, "another ID card was placed since this one was shown: confirm again"}
 		}
-		heldSeq = c.Seq
+		heldSeq, device = c.Seq, c.Reader
 		id := c.Identity
 		ap = uplink.Applicant{IDType: "01", IDNumber: id.IDNumber, Name: id.Name, Gender: id.Gender, Ethnicity: id.Ethnicity,
 			BirthDate: id.BirthDate, Address: id.Address, IDValidTo: id.IDValidTo, Phone: req.Applicant.Phone}
@@ -322,12 +343,21 @@ func (s *Service) Apply(ctx context.Context, req Request) (*Result, error) {
 	}
 	t0 := time.Now()
 	is, err := s.o.Platform.Apply(ctx, app, s.o.Timeout)
+	ev := &event.Application{ApplicationID: app.ApplicationID, Source: req.Source, CardSeq: heldSeq,
+		Applicant: event.MaskApplicant(ap.IDType, ap.IDNumber, ap.Name)}
 	if err != nil {
 		e := platformError(err)
 		s.log.Warn("card application failed", "application_id", app.ApplicationID, "source", req.Source,
 			"reason", e.Reason, "detail", e.Message, "took", time.Since(t0).Round(time.Millisecond).String())
+		ev.Result, ev.Reason = failedResult(err, e)
+		s.record(ctx, device, ev)
 		return nil, e
 	}
+	ev.Result, ev.EHCID = event.ApplicationExisting, is.EHCID
+	if is.Created {
+		ev.Result = event.ApplicationCreated
+	}
+	s.record(ctx, device, ev)
 	res := Result{ApplicationID: app.ApplicationID, EHCID: is.EHCID, Code: is.Code, Created: is.Created, Source: req.Source}
 	k := &kept{res: res, at: time.Now(), maskedName: mask.Name(ap.Name), maskedNumber: mask.Number(ap.IDNumber)}
 	s.mu.Lock()
@@ -427,6 +457,52 @@ func (s *Service) pruneLocked() {
 			delete(s.results, id)
 		}
 	}
+}
+
+// record commits the application's event before the kiosk hears the answer. A failure
+// is logged and does not change the answer: the platform has decided already.
+func (s *Service) record(ctx context.Context, device string, a *event.Application) {
+	if s.o.Events == nil {
+		return
+	}
+	e := &event.Event{Source: event.Source{Kind: event.SourceApplication, Device: device, Driver: event.DriverApply}, Application: a}
+	e.OccurredAt = s.o.Now().UTC()
+	// A kiosk that went away must not cost the record.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWait)
+	defer cancel()
+	if err := s.o.Events.Record(rctx, e); err != nil {
+		s.log.Error("card application event not recorded", "reason", "event_not_recorded", "application_id", a.ApplicationID,
+			"result", a.Result, "err", err.Error())
+	}
+}
+
+// failedResult is the event's result and reason for a failed platform call: the
+// platform's own reason for a refusal when it is a reason code, the kiosk's otherwise.
+func failedResult(err error, e *Error) (result, reason string) {
+	switch e.Reason {
+	case ReasonRefused:
+		var re *uplink.RefusedError
+		if errors.As(err, &re) && isReasonCode(re.Reason) {
+			return event.ApplicationRefused, re.Reason
+		}
+		return event.ApplicationRefused, ReasonRefused
+	case ReasonUnreachable:
+		return event.ApplicationUnreachable, ""
+	}
+	return event.ApplicationFailed, e.Reason
+}
+
+// isReasonCode: the platform's text goes into an event only as a short snake_case code.
+func isReasonCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // platformError turns an uplink error into the kiosk's reason.

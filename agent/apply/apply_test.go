@@ -3,6 +3,7 @@ package apply_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/ehc-agent/ehc-agent/agent/apply"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/agent/platformsim"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/printer"
@@ -56,6 +58,33 @@ type env struct {
 	svc  *apply.Service
 	logs *logBuffer
 	seq  uint64
+	ob   *outbox.Outbox
+	evs  *eventLog
+}
+
+// eventLog is a pipeline subscriber keeping what it was told.
+type eventLog struct {
+	mu sync.Mutex
+	ev []*event.Event
+}
+
+func (l *eventLog) Event(e *event.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = append(l.ev, e)
+}
+
+// applications returns the card_application events committed so far.
+func (e *env) applications() []*event.Event {
+	e.evs.mu.Lock()
+	defer e.evs.mu.Unlock()
+	var out []*event.Event
+	for _, x := range e.evs.ev {
+		if x.Application != nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func newEnv(t *testing.T, mod func(*apply.Options)) *env {
@@ -76,6 +105,14 @@ func newEnv(t *testing.T, mod func(*apply.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A real pipeline commits the application events to the outbox.
+	e.ob, e.evs = ob, &eventLog{}
+	pipe := pipeline.New(pipeline.Options{TerminalID: terminalID, Logger: log}, nil, ob)
+	pipe.Subscribe(e.evs)
+	pctx, pcancel := context.WithCancel(context.Background())
+	pdone := make(chan struct{})
+	go func() { defer close(pdone); pipe.Run(pctx) }()
+	t.Cleanup(func() { pcancel(); <-pdone })
 	key, _, err := uplink.LoadOrCreateKey(filepath.Join(dir, "terminal.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +138,7 @@ func newEnv(t *testing.T, mod func(*apply.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	o := apply.Options{TerminalID: terminalID, Platform: up, Printer: p, Timeout: 3 * time.Second, Logger: log}
+	o := apply.Options{TerminalID: terminalID, Platform: up, Printer: p, Timeout: 3 * time.Second, Logger: log, Events: pipe}
 	if mod != nil {
 		mod(&o)
 	}
@@ -115,7 +152,8 @@ func newEnv(t *testing.T, mod func(*apply.Options)) *env {
 // place is the identity event of an ID card read.
 func (e *env) place() uint64 {
 	e.seq++
-	e.svc.Event(&event.Event{Seq: e.seq, Card: &event.Card{Kind: "resident_id_card", Reader: "/dev/pts/9"},
+	e.svc.Event(&event.Event{Seq: e.seq, Source: event.Source{Kind: "card", Device: "idcard", Driver: "idcard"},
+		Card: &event.Card{Kind: "resident_id_card", Reader: "/dev/pts/9"},
 		Identity: &event.Identity{IDType: "01", IDNumber: number, Name: name, Gender: "1", Ethnicity: "01",
 			BirthDate: "19900307", Address: address, IDValidTo: "20350307"}})
 	return e.seq
@@ -186,6 +224,15 @@ func TestApplyWithHeldCard(t *testing.T) {
 	if e.sim.Stats().CardsIssued != 1 {
 		t.Fatal("two cards issued")
 	}
+	// Two applications went to the platform, so two card_application events; the
+	// requests refused here and the repeat answered from memory made none.
+	apps := e.applications()
+	if len(apps) != 2 {
+		t.Fatalf("%d card_application events, want 2", len(apps))
+	}
+	wantApplicationEvent(t, apps[0], res.ApplicationID, event.ApplicationCreated, "", res.EHCID, apply.SourceIDCard, "idcard", seq)
+	wantApplicationEvent(t, apps[1], res2.ApplicationID, event.ApplicationExisting, "", res.EHCID, apply.SourceIDCard, "idcard", seq+1)
+	e.wantOutboxMasked(t)
 	for _, pii := range []string{name, number, address, "19900307"} {
 		if strings.Contains(e.logs.String(), pii) {
 			t.Fatalf("%q in the logs:\n%s", pii, e.logs.String())
@@ -238,6 +285,81 @@ func TestManualEntry(t *testing.T) {
 	if err != nil || !res.Created {
 		t.Fatalf("manual: %+v %v", res, err)
 	}
+	// Typed entries refused here are no event; the one sent is.
+	apps := e.applications()
+	if len(apps) != 1 {
+		t.Fatalf("%d card_application events, want 1", len(apps))
+	}
+	wantApplicationEvent(t, apps[0], res.ApplicationID, event.ApplicationCreated, "", res.EHCID, apply.SourceManual, event.DeviceLocalAPI, 0)
+	if a := apps[0].Application.Applicant; a.IDNumber != "1101**********002X" || a.Name != "赵*" {
+		t.Fatalf("applicant %+v", a)
+	}
+}
+
+// A card whose ID number the platform refuses (422): the kiosk hears the refusal and
+// the event says refused, with the platform's reason.
+func TestRefusedApplicationEvent(t *testing.T) {
+	e := newEnv(t, nil)
+	e.seq++
+	e.svc.Event(&event.Event{Seq: e.seq, Source: event.Source{Kind: "card", Device: "idcard", Driver: "idcard"},
+		Card: &event.Card{Kind: "resident_id_card"}, Identity: &event.Identity{IDType: "01", IDNumber: "110108199003071239", Name: name}})
+	_, err := e.svc.Apply(context.Background(), apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	if reason(err) != apply.ReasonRefused {
+		t.Fatalf("%v", err)
+	}
+	apps := e.applications()
+	if len(apps) != 1 {
+		t.Fatalf("%d card_application events, want 1", len(apps))
+	}
+	wantApplicationEvent(t, apps[0], apps[0].Application.ApplicationID, event.ApplicationRefused, "bad_id_number", "", apply.SourceIDCard, "idcard", e.seq)
+	e.wantOutboxMasked(t)
+}
+
+// wantApplicationEvent checks one card_application event as the subscribers saw it.
+func wantApplicationEvent(t *testing.T, ev *event.Event, id, result, why, ehcID, source, device string, cardSeq uint64) {
+	t.Helper()
+	a := ev.Application
+	if a.ApplicationID != id || a.Result != result || a.Reason != why || a.EHCID != ehcID || a.Source != source || a.CardSeq != cardSeq {
+		t.Errorf("application %+v, want %s %s %q %s %s card %d", a, id, result, why, ehcID, source, cardSeq)
+	}
+	if ev.Seq == 0 || len(ev.EventID) != 36 || ev.TerminalID != terminalID || ev.OccurredAt.IsZero() ||
+		ev.Source != (event.Source{Kind: event.SourceApplication, Device: device, Driver: event.DriverApply}) {
+		t.Errorf("event %+v", ev)
+	}
+	if ev.Identity != nil || ev.Card != nil || ev.Code != nil || ev.Verification != nil {
+		t.Errorf("fields that do not apply: %+v", ev)
+	}
+	b, _ := json.Marshal(ev)
+	for _, pii := range []string{name, number, "110108199003071239", "11010519491231002", "赵六", address} {
+		if strings.Contains(string(b), pii) {
+			t.Errorf("%s unmasked in the event: %s", pii, b)
+		}
+	}
+}
+
+// wantOutboxMasked: what the outbox will deliver of the application events (opened,
+// as the uplink reads it) has the applicant masked.
+func (e *env) wantOutboxMasked(t *testing.T) {
+	t.Helper()
+	recs, err := e.ob.Pending(100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if !bytes.Contains(r.JSON, []byte(`"application":`)) {
+			continue
+		}
+		n++
+		for _, pii := range []string{name, number, "110108199003071239", address} {
+			if bytes.Contains(r.JSON, []byte(pii)) {
+				t.Errorf("%s in the outbox: %s", pii, r.JSON)
+			}
+		}
+	}
+	if n != len(e.applications()) {
+		t.Errorf("%d application events in the outbox, %d told", n, len(e.applications()))
+	}
 }
 
 // Paper out: the application is answered, nothing is printed, the kiosk is told; once
@@ -285,6 +407,13 @@ func TestPlatformDown(t *testing.T) {
 	if _, ok := e.svc.HeldCard(); !ok {
 		t.Fatal("the card is forgotten: the patient cannot try again")
 	}
+	// The attempt is on record, masked, for the hospital's audit: no ehc_id, nothing else.
+	apps := e.applications()
+	if len(apps) != 1 {
+		t.Fatalf("%d card_application events, want 1", len(apps))
+	}
+	wantApplicationEvent(t, apps[0], apps[0].Application.ApplicationID, event.ApplicationUnreachable, "", "", apply.SourceIDCard, "idcard", e.seq)
+	e.wantOutboxMasked(t)
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

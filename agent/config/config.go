@@ -166,6 +166,7 @@ var defaults = map[string]any{
 	"printer.address":              "",
 	"printer.baud":                 0, // 0 = 9600, serial only
 	"printer.timeout":              DefaultPrinterTimeout,
+	"printer.status_interval":      DefaultPrinterStatusInterval,
 	"printer.paper_width":          DefaultPrinterPaperWidth,
 	"printer.print_width":          0, // 0 = 384 dots (58 mm) / 576 (80 mm)
 

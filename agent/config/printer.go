@@ -17,6 +17,9 @@ type Printer struct {
 	Address   string        `mapstructure:"address"` // tcp: host:port; port 9100 when left out
 	Baud      int           `mapstructure:"baud"`    // serial
 	Timeout   time.Duration `mapstructure:"timeout"` // connect, status answer, write
+	// StatusInterval is how often the agent asks the printer for its paper status
+	// (ESC/POS real-time status: nothing is printed) for /v1/status and doctor.
+	StatusInterval time.Duration `mapstructure:"status_interval"`
 	// PaperWidth is the roll width in mm, 58 or 80; PrintWidth the printable dots per
 	// line, 0 for the usual 384 (58 mm) or 576 (80 mm). Only the QR symbol's size
 	// depends on them: the printer wraps text itself.
@@ -28,6 +31,9 @@ type Printer struct {
 const (
 	DefaultPrinterPaperWidth = 58
 	DefaultPrinterTimeout    = printer.DefaultTimeout
+	// DefaultPrinterStatusInterval: paper running out shows in the status within half
+	// a minute, and a printer is asked at most twice a minute.
+	DefaultPrinterStatusInterval = 30 * time.Second
 )
 
 // Enabled reports whether a printer is configured.
@@ -37,6 +43,9 @@ func (p *Printer) Enabled() bool { return p.Transport != "" }
 func (p *Printer) validate(bad func(key, format string, args ...any)) {
 	if p.Timeout == 0 {
 		p.Timeout = DefaultPrinterTimeout
+	}
+	if p.StatusInterval == 0 {
+		p.StatusInterval = DefaultPrinterStatusInterval
 	}
 	if p.PaperWidth == 0 {
 		p.PaperWidth = DefaultPrinterPaperWidth
@@ -96,6 +105,9 @@ func (p *Printer) validate(bad func(key, format string, args ...any)) {
 	}
 	if p.Timeout < 100*time.Millisecond || p.Timeout > time.Minute {
 		bad("printer.timeout", "%s is outside 100ms..1m", p.Timeout)
+	}
+	if p.StatusInterval < 200*time.Millisecond || p.StatusInterval > time.Hour {
+		bad("printer.status_interval", "%s is outside 200ms..1h", p.StatusInterval)
 	}
 	if p.PaperWidth != 58 && p.PaperWidth != 80 {
 		bad("printer.paper_width", "%d is not 58 or 80 (mm)", p.PaperWidth)

@@ -54,6 +54,9 @@ type Daemon struct {
 	trust  *trust.Store
 	api    *api.Server    // nil when the local API is off
 	uplink *uplink.Uplink // nil when no platform is configured
+	// printer is the receipt printer, nil when none is configured. Opening it only
+	// checks the configuration: it is connected per query and per receipt.
+	printer *printerMonitor
 
 	// reloadRequests lets other goroutines (the fleet) ask Run's goroutine, the only
 	// one that may touch the devices, to reload; the reply is the reload's error.
@@ -115,6 +118,13 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		db.Close()
 		return nil, err
 	}
+	if cfg.Printer.Enabled() {
+		if d.printer, err = newPrinterMonitor(cfg.Printer, d.log); err != nil {
+			rc.Close()
+			db.Close()
+			return nil, fmt.Errorf("printer: %w", err)
+		}
+	}
 	d.pipe = pipeline.New(d.pipelineOptions(cfg), v, d.outbox)
 	if cfg.Console {
 		d.pipe.Subscribe(console{w: stdout})
@@ -150,7 +160,17 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	// committed events still reach the kiosk and, if the network allows, the platform.
 	sctx, scancel := context.WithCancel(context.Background())
 	var swg sync.WaitGroup
-	defer func() { scancel(); swg.Wait() }()
+	defer func() {
+		scancel()
+		swg.Wait()
+		if d.printer != nil {
+			d.printer.close() // after the local API: no receipt is in progress
+		}
+	}()
+	if d.printer != nil {
+		swg.Add(1)
+		go func() { defer swg.Done(); d.printer.run(sctx) }()
+	}
 	if err := d.runUplink(sctx, &swg); err != nil {
 		pcancel()
 		return err

@@ -20,6 +20,7 @@ type Status struct {
 	Trust      trust.Versions          `json:"trust"`
 	Outbox     outbox.Stats            `json:"outbox"`
 	Uplink     *uplink.Status          `json:"uplink,omitempty"` // nil: no platform configured
+	Printer    PrinterStatus           `json:"printer"`          // configured: false when none
 	Time       time.Time               `json:"time"`
 }
 
@@ -27,6 +28,9 @@ type Status struct {
 func (d *Daemon) Status() Status {
 	now := time.Now()
 	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Time: now}
+	if d.printer != nil {
+		s.Printer = d.printer.status()
+	}
 	if d.uplink != nil {
 		u := d.uplink.Status()
 		s.Uplink = &u

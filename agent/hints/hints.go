@@ -50,6 +50,15 @@ var table = map[string]string{
 	"stale": "The key set has not been renewed for longer than trust.staleness allows; results carry trust_stale. " +
 		"Check the network to the platform so that trust sync can fetch the current one.",
 
+	// Receipt printer (drivers/printer), looked up with ForPrinter
+	"paper_out":      "The receipt printer is out of paper: load a new roll and close the cover; receipts not printed meanwhile can be printed again from the kiosk.",
+	"paper_near_end": "The receipt printer's paper roll is nearly used up: put a new roll in soon.",
+	"printer_offline": "The printer says it is offline: close its cover, clear a paper jam, check its power. " +
+		"For a network printer, check its cable and that nothing else holds its port 9100.",
+	"printer_not_connected": "The printer is not there: check its cable and power, and printer.path (or vid/pid, address) in the configuration; " +
+		"ehc-agent doctor lists the serial ports it sees.",
+	"printer_timeout": "The printer connects but does not answer the ESC/POS status query: check printer.baud and that it is an ESC/POS receipt printer.",
+
 	// Local API
 	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +
 		"and change the kiosk page's address to match.",
@@ -57,3 +66,15 @@ var table = map[string]string{
 
 // For returns the hint for reason, or "" when it needs none.
 func For(reason string) string { return table[reason] }
+
+// ForPrinter returns the hint for a receipt printer's reason (drivers/printer, and
+// paper_near_end). The printer's generic codes — offline, not_connected, timeout — are
+// kept under "printer_"+reason, so that another device's "offline" cannot get a
+// printer's hint.
+func ForPrinter(reason string) string {
+	switch reason {
+	case "", "paper_out", "paper_near_end":
+		return table[reason]
+	}
+	return table["printer_"+reason]
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
+	"github.com/ehc-agent/ehc-agent/drivers/printer"
 	"github.com/ehc-agent/ehc-agent/drivers/serial"
 	"github.com/ehc-agent/ehc-agent/drivers/usbhid"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
@@ -31,6 +32,14 @@ func TestEveryStateHasAHint(t *testing.T) {
 		if len(h) > 300 || !strings.HasSuffix(h, ".") {
 			t.Errorf("%s: hint of %d characters, or not a sentence: %q", r, len(h), h)
 		}
+	}
+	for _, r := range []string{printer.ReasonPaperOut, printer.ReasonOffline, printer.ReasonNotConnected, printer.ReasonTimeout, "paper_near_end"} {
+		if ForPrinter(r) == "" {
+			t.Errorf("no hint for the printer's %q", r)
+		}
+	}
+	if ForPrinter("") != "" || ForPrinter("not_found") != "" || For("offline") != "" {
+		t.Error("a printer hint leaks to other reasons")
 	}
 	if For("") != "" || For("start") != "" {
 		t.Error("a reason that needs no action has a hint")

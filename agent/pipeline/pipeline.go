@@ -2,7 +2,10 @@
 // read → classify → verify → event → journal (durable) → subscribers.
 //
 // One goroutine owns the whole path, so events get their seq in the order their reads
-// arrived and no two reads race for the journal. An event is handed to subscribers (the
+// arrived and no two reads race for the journal. An event that no device read (a card
+// application's, agent/apply) joins the same path at the journal through Record, so
+// the journal keeps its one writer and such events get their seq, event_id and
+// delivery like every other. An event is handed to subscribers (the
 // local API, the console) only after the journal has committed it: a kiosk is never
 // told of an identity that a crash could still lose.
 //
@@ -103,6 +106,8 @@ type Pipeline struct {
 	verify  Verifier
 	journal Journal
 	reads   chan device.Read
+	records chan record   // Record's events; unbuffered: taken means committed or failed
+	stopped chan struct{} // closed when Run returns
 	// resolved carries online codes back from their resolution; resolving bounds them.
 	resolved  chan resolution
 	resolving chan struct{}
@@ -119,7 +124,7 @@ type Pipeline struct {
 
 // New builds a pipeline. Run must be called to start it.
 func New(o Options, v Verifier, j Journal) *Pipeline {
-	p := &Pipeline{verify: v, journal: j, reads: make(chan device.Read, 64),
+	p := &Pipeline{verify: v, journal: j, reads: make(chan device.Read, 64), records: make(chan record), stopped: make(chan struct{}),
 		resolved: make(chan resolution, MaxResolving), resolving: make(chan struct{}, MaxResolving)}
 	p.SetOptions(o)
 	return p
@@ -154,15 +159,59 @@ func (p *Pipeline) Submit(ctx context.Context, r device.Read) error {
 	}
 }
 
+// ErrStopped: Record was called after Run returned.
+var ErrStopped = errors.New("pipeline: stopped")
+
+// record is an event no device read, waiting for the pipeline's goroutine.
+type record struct {
+	e    *event.Event
+	done chan error
+}
+
+// Record commits e, an event that no device read (agent/apply's card_application),
+// on the pipeline's goroutine like a read's event: it gets its event_id, terminal_id,
+// occurred_at (trusted time, when e has none) and, from the journal, its seq; it is
+// durable before the subscribers see it. Record returns once e is committed (nil) or
+// could not be (the journal's error); ctx bounds only the wait for the goroutine to
+// take it, and ErrStopped means it never will.
+func (p *Pipeline) Record(ctx context.Context, e *event.Event) error {
+	rec := record{e: e, done: make(chan error, 1)}
+	select {
+	case p.records <- rec:
+	case <-p.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-rec.done
+}
+
+func (p *Pipeline) record(rec record) {
+	o := p.opts.Load()
+	id, err := uuid.NewV7()
+	if err != nil {
+		panic(fmt.Sprintf("uuid: %v", err)) // only if the system's randomness fails
+	}
+	e := rec.e
+	e.EventID, e.TerminalID = id.String(), o.TerminalID
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = o.Now().UTC()
+	}
+	rec.done <- p.commit(device.Read{Device: e.Source.Device}, e, o)
+}
+
 // Run processes reads until ctx is done, then drains what was already queued so that
 // no accepted read is lost at shutdown.
 func (p *Pipeline) Run(ctx context.Context) {
+	defer close(p.stopped)
 	for {
 		select {
 		case r := <-p.reads:
 			p.processQueued(ctx, r)
 		case res := <-p.resolved:
 			p.commit(res.read, res.event, p.opts.Load())
+		case rec := <-p.records:
+			p.record(rec)
 		case <-ctx.Done():
 			// Resolutions in flight end within the resolver's timeout; their reads are
 			// accepted and must not be lost.
@@ -174,6 +223,8 @@ func (p *Pipeline) Run(ctx context.Context) {
 					p.processQueued(ctx, r)
 				case res := <-p.resolved:
 					p.commit(res.read, res.event, p.opts.Load())
+				case rec := <-p.records:
+					p.record(rec)
 				case <-done:
 					for {
 						select {
@@ -181,6 +232,8 @@ func (p *Pipeline) Run(ctx context.Context) {
 							p.processQueued(ctx, r)
 						case res := <-p.resolved:
 							p.commit(res.read, res.event, p.opts.Load())
+						case rec := <-p.records:
+							p.record(rec)
 						default:
 							return
 						}
@@ -292,13 +345,15 @@ func (p *Pipeline) commitGroup(g []pending, o *Options) {
 	}
 }
 
-// commit makes e durable and only then tells the subscribers.
-func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) {
-	p.committed(r, e, p.journal.Append(e), o)
+// commit makes e durable and only then tells the subscribers; the error is the
+// journal's when e was not committed (Record reports it).
+func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) error {
+	return p.committed(r, e, p.journal.Append(e), o)
 }
 
-// committed tells the subscribers of e once its journal write returned err.
-func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Options) {
+// committed tells the subscribers of e once its journal write returned err, and
+// returns err unless the event was committed all the same.
+func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Options) error {
 	if errors.Is(err, outbox.ErrFull) {
 		// Committed all the same: nothing is dropped. The status says outbox_full so
 		// the kiosk can fall back; each such event is logged with the reason too.
@@ -310,7 +365,7 @@ func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Option
 		// kiosk hears nothing it could act on without a durable record.
 		p.jerrs.Add(1)
 		o.Logger.Error("event not committed", "reason", "journal_failed", "device", r.Device, "err", err)
-		return
+		return err
 	}
 	p.events.Add(1)
 	p.mu.Lock()
@@ -322,6 +377,7 @@ func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Option
 	// Logged after the kiosk was told: a log write (a pipe to journald, a file) can
 	// block, and it is no part of what the kiosk waits for.
 	o.Logger.Info("event", "seq", e.Seq, "device", r.Device, "summary", e.Summary())
+	return nil
 }
 
 // observeVerify hands the time of one verification to the subscribers that want it.

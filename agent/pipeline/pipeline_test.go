@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +254,109 @@ func TestGroupCommit(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An event that no device read (a card application's) goes the reads' way: it gets the
+// next seq, an event_id and the terminal, is in the outbox before a subscriber sees it,
+// and Record returns only then.
+func TestRecordCommitsLikeARead(t *testing.T) {
+	p, _, ob, c := rig(t)
+	ctx := context.Background()
+	p.Submit(ctx, device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte("HELLO"), At: time.Now()})
+	c.wait(t, 1)
+	e := &event.Event{Source: event.Source{Kind: event.SourceApplication, Device: "idr", Driver: event.DriverApply},
+		Application: &event.Application{ApplicationID: "app-1", Result: event.ApplicationUnreachable, Source: "manual",
+			Applicant: event.MaskApplicant("01", "11010519491231002X", "张三")}}
+	if err := p.Record(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	// Committed and announced before Record returned: no wait.
+	c.mu.Lock()
+	n := len(c.ev)
+	c.mu.Unlock()
+	if n != 2 || e.Seq != 2 || e.TerminalID != "T-1" || len(e.EventID) != 36 || e.OccurredAt.IsZero() {
+		t.Fatalf("%d events; recorded %+v", n, e)
+	}
+	recs, err := ob.Pending(10, 1<<20)
+	if err != nil || len(recs) != 2 || recs[1].EventID != e.EventID || recs[1].Seq != 2 {
+		t.Fatalf("outbox: %v %+v", err, recs)
+	}
+	if js := string(recs[1].JSON); !strings.Contains(js, `"result":"platform_unreachable"`) || strings.Contains(js, "11010519491231002X") {
+		t.Errorf("outbox record: %s", js)
+	}
+	if st := p.Snapshot(); st.Reads != 1 || st.Events != 2 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// Records and reads from many goroutines at once: one writer, so seqs are 1..n with
+// no gap and no repeat, and every Record came back committed.
+func TestRecordConcurrentWithReads(t *testing.T) {
+	p, _, ob, c := rig(t)
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- p.Record(ctx, &event.Event{Source: event.Source{Kind: event.SourceApplication, Device: event.DeviceLocalAPI, Driver: event.DriverApply},
+				Application: &event.Application{Result: event.ApplicationCreated}})
+		}()
+		go func(i int) {
+			defer wg.Done()
+			p.Submit(ctx, device.Read{Device: "d", Driver: "serial", Kind: "qr", Data: []byte{'A' + byte(i)}, At: time.Now()})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := c.wait(t, 2*n)
+	seen := map[uint64]bool{}
+	for _, e := range ev {
+		seen[e.Seq] = true
+	}
+	for s := uint64(1); s <= 2*n; s++ {
+		if !seen[s] {
+			t.Errorf("seq %d missing", s)
+		}
+	}
+	if ob.Stats().LastSeq != 2*n {
+		t.Errorf("outbox last seq %d", ob.Stats().LastSeq)
+	}
+}
+
+// Record reports what became of the event: the journal's error when it could not be
+// committed (nothing announced), ErrStopped once the pipeline has stopped, and the
+// caller's context while the pipeline is not taking it.
+func TestRecordReportsFailure(t *testing.T) {
+	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{})
+	c := &collect{ch: make(chan struct{}, 1)}
+	p.Subscribe(c)
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	e := &event.Event{Source: event.Source{Kind: event.SourceApplication}, Application: &event.Application{}}
+	if err := p.Record(short, e); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("not running: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	if err := p.Record(context.Background(), e); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("journal failing: %v", err)
+	}
+	cancel()
+	<-done
+	if err := p.Record(context.Background(), e); !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped: %v", err)
+	}
+	if len(c.ev) != 0 || p.Snapshot().JournalErrors != 1 {
+		t.Fatalf("events %d, stats %+v", len(c.ev), p.Snapshot())
 	}
 }

@@ -52,40 +52,90 @@ type eventFields struct {
 	} `json:"source"`
 	Identity *struct {
 		Photo *string `json:"photo"`
+		// The resident ID card's own fields: local API only (event.ForPlatform).
+		Address     *string `json:"address"`
+		IDAuthority *string `json:"id_authority"`
+		IDValidFrom *string `json:"id_valid_from"`
+		IDValidTo   *string `json:"id_valid_to"`
 	} `json:"identity"`
+	// A card application's event (PLATFORM.md, Card application; source.kind
+	// "application"): its object must be whole, its applicant masked.
+	Application *struct {
+		ApplicationID *string `json:"application_id"`
+		Result        *string `json:"result"`
+		Source        *string `json:"source"`
+		Applicant     *struct {
+			IDNumber *string `json:"id_number"`
+			Name     *string `json:"name"`
+		} `json:"applicant"`
+	} `json:"application"`
+}
+
+// Application results an event may carry.
+var applicationResults = map[string]bool{"created": true, "existing": true, "refused": true, "platform_unreachable": true, "failed": true}
+
+// Personal data the platform must never receive in an event (each counted in Stats).
+const (
+	leakPhoto             = "photo"
+	leakIDCardDetails     = "id_card_details"
+	leakUnmaskedApplicant = "unmasked_applicant"
+)
+
+// leakOf names what e carries that it must not, or "".
+func leakOf(e *eventFields) string {
+	if id := e.Identity; id != nil {
+		if id.Photo != nil {
+			return leakPhoto
+		}
+		if id.Address != nil || id.IDAuthority != nil || id.IDValidFrom != nil || id.IDValidTo != nil {
+			return leakIDCardDetails
+		}
+	}
+	if a := e.Application; a != nil && a.Applicant != nil {
+		// Masked: 1101**********1234 and 张*: stars, and no more than the ends.
+		n, m := *a.Applicant.IDNumber, *a.Applicant.Name
+		if stars := strings.Count(n, "*"); stars == 0 || len(n)-stars > 8 || !strings.Contains(m, "*") {
+			return leakUnmaskedApplicant
+		}
+	}
+	return ""
 }
 
 // checkEvent returns the event's id (as sent, "" when unreadable), its seq, and the
 // rejection reason, if any.
-func (s *Server) checkEvent(raw []byte, terminal string) (id string, seq uint64, photo bool, reason string) {
+func (s *Server) checkEvent(raw []byte, terminal string) (id string, seq uint64, leak string, reason string) {
 	var e eventFields
 	err := json.Unmarshal(raw, &e)
 	if e.EventID != nil {
 		id = *e.EventID
 	}
 	if len(raw) > s.o.MaxEventBytes {
-		return id, 0, false, RejectTooLarge
+		return id, 0, "", RejectTooLarge
 	}
 	if err != nil || e.EventID == nil || e.TerminalID == nil || e.Seq == nil || e.OccurredAt == nil ||
 		e.Source == nil || e.Source.Kind == nil || e.Source.Device == nil || e.Source.Driver == nil {
-		return id, 0, false, RejectSchema
+		return id, 0, "", RejectSchema
 	}
 	seq, err = strconv.ParseUint(e.Seq.String(), 10, 64)
 	if err != nil || seq == 0 {
-		return id, 0, false, RejectSchema
+		return id, 0, "", RejectSchema
+	}
+	if a := e.Application; a != nil && (a.ApplicationID == nil || *a.ApplicationID == "" || a.Result == nil || !applicationResults[*a.Result] ||
+		a.Source == nil || a.Applicant == nil || a.Applicant.IDNumber == nil || a.Applicant.Name == nil) {
+		return id, 0, "", RejectSchema
 	}
 	if _, err := time.Parse(time.RFC3339Nano, *e.OccurredAt); err != nil {
-		return id, 0, false, RejectSchema
+		return id, 0, "", RejectSchema
 	}
 	// Only the canonical 36-character form: uuid.Parse would also take braces and urn:.
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
-		return id, 0, false, RejectBadEventID
+		return id, 0, "", RejectBadEventID
 	}
 	if *e.TerminalID != terminal {
-		return id, 0, false, RejectTerminalMismatch
+		return id, 0, "", RejectTerminalMismatch
 	}
-	return id, seq, e.Identity != nil && e.Identity.Photo != nil, ""
+	return id, seq, leakOf(&e), ""
 }
 
 func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now time.Time) reply {
@@ -108,7 +158,7 @@ func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, raw := range events {
-		id, seq, photo, why := s.checkEvent(raw, terminal)
+		id, seq, leak, why := s.checkEvent(raw, terminal)
 		if why != "" {
 			ans.Rejected = append(ans.Rejected, Rejected{Index: i, EventID: id, Reason: why})
 			s.stats.Rejected[why]++
@@ -131,9 +181,16 @@ func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now
 			}
 			continue
 		}
-		if photo {
+		switch leak {
+		case leakPhoto:
 			s.stats.PhotoLeaks++
 			s.log.Error("event carries identity.photo, which never goes to the platform", "event_id", key)
+		case leakIDCardDetails:
+			s.stats.IDCardDetailLeaks++
+			s.log.Error("event carries the ID card's address, authority or validity, which stay on the terminal", "event_id", key)
+		case leakUnmaskedApplicant:
+			s.stats.UnmaskedApplicants++
+			s.log.Error("card_application event carries an unmasked applicant", "event_id", key)
 		}
 		s.seen[key] = sum
 		fresh = append(fresh, Received{Terminal: terminal, EventID: key, Seq: seq, JSON: bytes.Clone(buf.Bytes()), At: now})

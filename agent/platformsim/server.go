@@ -107,25 +107,29 @@ type Received struct {
 
 // Stats count what the emulator did since it started.
 type Stats struct {
-	Requests       int
-	Batches        int            // 200 answers to /events
-	Accepted       int            // events
-	Duplicates     int            // events
-	Rejected       map[string]int // event reason → count
-	Conflicts      int            // duplicates whose content differed from the first
-	PhotoLeaks     int            // events carrying identity.photo (the spec forbids it)
-	Unauthorized   map[string]int // 401 reason → count
-	TooLarge       int            // 413 answers
-	BadBatches     int            // 400 answers to /events
-	Resets         int            // injected resets, before processing
-	Errors         int            // injected 503s
-	Throttled      int            // injected 429s
-	Drops          int            // processed, answer dropped
-	DownResets     int            // connections reset while down
-	NotModified    int            // 304 answers
-	TrustDocuments int            // 200 answers with a trust document
-	Applications   int            // /cards/apply requests past validation, repeats included
-	CardsIssued    int            // cards created by /cards/apply
+	Requests   int
+	Batches    int            // 200 answers to /events
+	Accepted   int            // events
+	Duplicates int            // events
+	Rejected   map[string]int // event reason → count
+	Conflicts  int            // duplicates whose content differed from the first
+	PhotoLeaks int            // events carrying identity.photo (the spec forbids it)
+	// Events carrying the ID card's address, authority or validity (local API only).
+	IDCardDetailLeaks int
+	// card_application events whose applicant is not masked.
+	UnmaskedApplicants int
+	Unauthorized       map[string]int // 401 reason → count
+	TooLarge           int            // 413 answers
+	BadBatches         int            // 400 answers to /events
+	Resets             int            // injected resets, before processing
+	Errors             int            // injected 503s
+	Throttled          int            // injected 429s
+	Drops              int            // processed, answer dropped
+	DownResets         int            // connections reset while down
+	NotModified        int            // 304 answers
+	TrustDocuments     int            // 200 answers with a trust document
+	Applications       int            // /cards/apply requests past validation, repeats included
+	CardsIssued        int            // cards created by /cards/apply
 }
 
 // Server is the emulator. Its methods are safe for concurrent use.

@@ -391,3 +391,38 @@ func TestLoopbackOnly(t *testing.T) {
 		t.Fatal("listening on all interfaces")
 	}
 }
+
+// A card application's event is accepted when its application object is whole; one
+// without a result or applicant is a schema rejection. Personal data the platform must
+// never receive is counted: an unmasked applicant, the ID card's address.
+func TestApplicationEvents(t *testing.T) {
+	s, c := start(t, platformsim.Options{})
+	appEv := func(id string, seq int, app string) string {
+		return fmt.Sprintf(`{"event_id":%q,"terminal_id":%q,"seq":%d,"occurred_at":"2026-11-24T08:00:01.123Z",`+
+			`"source":{"kind":"application","device":"idcard","driver":"apply"},"application":%s}`, id, term, seq, app)
+	}
+	masked := `{"application_id":"a1","result":"created","ehc_id":"E1","source":"id_card_reader","applicant":{"id_type":"01","id_number":"1101**********1238","name":"王*"}}`
+	unmasked := `{"application_id":"a2","result":"platform_unreachable","source":"manual","applicant":{"id_type":"01","id_number":"110108199003071238","name":"王喆"}}`
+	noResult := `{"application_id":"a3","source":"manual","applicant":{"id_type":"01","id_number":"1101**********1238","name":"王*"}}`
+	badResult := `{"application_id":"a4","result":"maybe","source":"manual","applicant":{"id_type":"01","id_number":"1101**********1238","name":"王*"}}`
+	noApplicant := `{"application_id":"a5","result":"refused","source":"manual"}`
+	card := fmt.Sprintf(`{"event_id":%q,"terminal_id":%q,"seq":6,"occurred_at":"2026-11-24T08:00:01.123Z",`+
+		`"source":{"kind":"card","device":"idcard","driver":"idcard"},"identity":{"name":"王喆","address":"北京市"}}`, v7(t), term)
+	r := c.do("POST", "/api/v1/events", "", batch(appEv(v7(t), 1, masked), appEv(v7(t), 2, unmasked),
+		appEv(v7(t), 3, noResult), appEv(v7(t), 4, badResult), appEv(v7(t), 5, noApplicant), card))
+	var ans platformsim.EventsAnswer
+	if err := json.Unmarshal(r.body, &ans); err != nil || r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if len(ans.Accepted) != 3 || len(ans.Rejected) != 3 {
+		t.Fatalf("answer %s", r.body)
+	}
+	for i, rj := range ans.Rejected {
+		if rj.Index != i+2 || rj.Reason != platformsim.RejectSchema {
+			t.Errorf("rejected %+v", rj)
+		}
+	}
+	if st := s.Stats(); st.UnmaskedApplicants != 1 || st.IDCardDetailLeaks != 1 || st.PhotoLeaks != 0 {
+		t.Fatalf("leak counts %+v", st)
+	}
+}

@@ -2,8 +2,10 @@
 // that goes to the local API and, through the outbox, to the platform.
 //
 // Fields that do not apply are left out (omitempty, pointers for sub-objects), never null.
-// A card photo is carried only in Identity.Photo, which the outbox and the platform never
-// see: use ForPlatform before anything leaves the terminal.
+// Some fields are for the local API only — the card photo (Identity.Photo), the resident
+// ID card's address, issuing authority and validity, a card's own details (Card.CardID …):
+// PLATFORM.md's identity object has none of them, and the outbox and the platform never
+// see them. Use ForPlatform before anything leaves the terminal.
 package event
 
 import (
@@ -23,13 +25,68 @@ type Event struct {
 	Card         *Card         `json:"card,omitempty"`
 	Verification *Verification `json:"verification,omitempty"`
 	Identity     *Identity     `json:"identity,omitempty"`
+	// Application is set, and only it, on a card application's event (source.kind
+	// "application"): no device read it, the kiosk's application did.
+	Application *Application `json:"application,omitempty"`
 }
 
 // Source says where the read came from.
 type Source struct {
-	Kind   string `json:"kind"`   // "qr" | "card"
-	Device string `json:"device"` // configured device name
-	Driver string `json:"driver"` // "serial" | "usbhid" | "pcsc" | "idcard" | "sim"
+	Kind   string `json:"kind"`   // "qr" | "card" | "application"
+	Device string `json:"device"` // configured device name; for an application see Application
+	Driver string `json:"driver"` // "serial" | "usbhid" | "pcsc" | "idcard" | "sim" | "apply"
+}
+
+// A card application's event (PLATFORM.md, "Card application": "the identity event
+// stream gets a card_application event"). One is recorded for every application the
+// agent sent to the platform, whatever came of it — a hospital auditing its kiosks sees
+// each attempt, the failed ones too; requests the agent refused itself before sending
+// (no ID card on hold, a mistyped ID number, no consent) left nothing at the platform
+// and are no event. A kiosk repeating an answered application_id is given the kept
+// answer and makes no second event; a new attempt after platform_unreachable does.
+//
+// Its source is {"kind": "application", "device": <the ID card reader's name, or
+// "local_api" for typed data>, "driver": "apply"}; it has no code, card, verification
+// or identity.
+const (
+	SourceApplication = "application"
+	DriverApply       = "apply"
+	DeviceLocalAPI    = "local_api"
+)
+
+// Application results.
+const (
+	ApplicationCreated     = "created"              // a new card (platform 201)
+	ApplicationExisting    = "existing"             // the resident had one: its code (200, created:false)
+	ApplicationRefused     = "refused"              // the platform said 422; Reason is its reason
+	ApplicationUnreachable = "platform_unreachable" // no answer within the timeout; nothing kept
+	ApplicationFailed      = "failed"               // auth_failed, bad_answer, …: Reason says which
+)
+
+// Application is what became of one card application. The applicant is masked here,
+// for every reader of the event, the local API included: the kiosk had the data
+// unmasked when it showed it for confirmation, and the event is a record, not a way to
+// pass it on.
+type Application struct {
+	ApplicationID string    `json:"application_id"` // UUIDv7, as sent to the platform
+	Result        string    `json:"result"`         // created | existing | refused | platform_unreachable | failed
+	Reason        string    `json:"reason,omitempty"`
+	EHCID         string    `json:"ehc_id,omitempty"` // created and existing
+	Source        string    `json:"source"`           // id_card_reader | manual
+	CardSeq       uint64    `json:"card_seq,omitempty"`
+	Applicant     Applicant `json:"applicant"`
+}
+
+// Applicant is the applicant, masked: construct it with MaskApplicant only.
+type Applicant struct {
+	IDType   string `json:"id_type"`
+	IDNumber string `json:"id_number"` // masked: 1101**********1234
+	Name     string `json:"name"`      // masked: 张*
+}
+
+// MaskApplicant masks an applicant's ID number and name (protocol/mask).
+func MaskApplicant(idType, idNumber, name string) Applicant {
+	return Applicant{IDType: idType, IDNumber: mask.Number(idNumber), Name: mask.Name(name)}
 }
 
 // Code describes a scanned code; the code itself is never in the event unmasked.
@@ -85,24 +142,34 @@ type Identity struct {
 	IdentityPartial bool   `json:"identity_partial,omitempty"`
 	Photo           string `json:"photo,omitempty"` // base64 JPEG: local API only
 
-	// The resident ID card's own fields (CARDS.md, GA 467), for a card application.
+	// The resident ID card's own fields (CARDS.md, GA 467), for a card application on
+	// this terminal: local API only (ForPlatform leaves them out).
 	Address     string `json:"address,omitempty"`
 	IDAuthority string `json:"id_authority,omitempty"`
 	IDValidFrom string `json:"id_valid_from,omitempty"` // YYYYMMDD
 	IDValidTo   string `json:"id_valid_to,omitempty"`   // YYYYMMDD, or 长期 (no expiry)
 }
 
-// ForPlatform returns a copy fit to leave the terminal: the photo and the card's own
-// details removed.
+// ForPlatform returns a copy fit to leave the terminal: PLATFORM.md's fields only. The
+// photo, the card's own details and the resident ID card's address, authority and
+// validity stay on the terminal (they are personal data the platform's identity object
+// does not list, and the photo is never to leave).
 func (e *Event) ForPlatform() *Event {
 	c := *e
 	if e.Card != nil {
 		c.Card = &Card{Kind: e.Card.Kind, Reader: e.Card.Reader, ATR: e.Card.ATR}
 	}
-	if e.Identity != nil && e.Identity.Photo != "" {
-		id := *e.Identity
-		id.Photo = ""
-		c.Identity = &id
+	if id := e.Identity; id != nil && (id.Photo != "" || id.Address != "" || id.IDAuthority != "" || id.IDValidFrom != "" || id.IDValidTo != "") {
+		p := *id
+		p.Photo, p.Address, p.IDAuthority, p.IDValidFrom, p.IDValidTo = "", "", "", "", ""
+		c.Identity = &p
+	}
+	if e.Application != nil {
+		// Masked when made (MaskApplicant); masking is idempotent, so masking again
+		// here makes sure an unmasked applicant can never leave.
+		a := *e.Application
+		a.Applicant = MaskApplicant(a.Applicant.IDType, a.Applicant.IDNumber, a.Applicant.Name)
+		c.Application = &a
 	}
 	return &c
 }
@@ -122,6 +189,16 @@ func (e *Event) Summary() string {
 	}
 	if e.Card != nil {
 		s += " " + e.Card.Kind
+	}
+	if a := e.Application; a != nil {
+		s += " card_application " + a.Result
+		if a.Reason != "" {
+			s += " (" + a.Reason + ")"
+		}
+		s += " " + a.Source + " name=" + mask.Name(a.Applicant.Name) + " id=" + mask.Number(a.Applicant.IDNumber)
+		if a.EHCID != "" {
+			s += " ehc_id=" + mask.Token(a.EHCID)
+		}
 	}
 	if v := e.Verification; v != nil {
 		s += " " + v.Status

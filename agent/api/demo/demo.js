@@ -80,6 +80,15 @@
     if (id.id_number) who.push(maskNumber(id.id_number));
     if (id.ehc_id) who.push("EHC " + maskNumber(id.ehc_id));
     if (!id.name && !id.id_number && ev.code && ev.code.masked) who.push(ev.code.masked);
+    if (ev.application) {
+      // A card application's event: the applicant comes masked from the agent.
+      const ap = ev.application;
+      const ok = ap.result === "created" || ap.result === "existing";
+      who.push(ap.applicant.name, ap.applicant.id_number);
+      if (ap.ehc_id) who.push("EHC " + ap.ehc_id.slice(0, 4) + "…" + ap.ehc_id.slice(-4));
+      return { what: "card_application", verdict: ap.result + (ap.reason ? " (" + ap.reason + ")" : ""),
+               status: ok ? "valid" : "invalid", who: who.join("  ") };
+    }
     return { what, verdict, status: v.status || "", who: who.join("  ") };
   }
 
@@ -104,7 +113,9 @@
     body.prepend(tr);
     while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
 
-    if (replay) return; // an event from while we were away is history, not "who is here"
+    // An event from while we were away is history, not "who is here"; nor is a card
+    // application, which the apply panel answers.
+    if (replay || ev.application) return;
     const who = $("who");
     who.className = "";
     who.dataset.seq = String(seq);

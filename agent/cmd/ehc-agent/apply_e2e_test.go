@@ -107,6 +107,7 @@ type applyRig struct {
 	agent  *agentProc
 	api    string // http://127.0.0.1:PORT
 	token  string
+	state  string // the agent's state_dir
 }
 
 var listening = regexp.MustCompile(`"msg":"local API listening","addr":"([^"]+)"`)
@@ -120,6 +121,7 @@ func newApplyRig(t *testing.T) *applyRig {
 		t.Fatalf("sim keys: %v\n%s", err, out)
 	}
 	state := filepath.Join(dir, "state")
+	r.state = state
 	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +156,8 @@ log: {level: info, format: json}
 trust: {dir: %s}
 platform: {url: %q}
 api: {listen: "127.0.0.1:0"}
-printer: {transport: serial, path: %s, baud: 115200, timeout: 3s}
+# The printer's status is asked at start only: tests count the bytes it receives.
+printer: {transport: serial, path: %s, baud: 115200, timeout: 3s, status_interval: 1h}
 applications: {enabled: true, timeout: 1500ms}
 devices:
   - {name: idcard, driver: idcard, idcard: {path: %s}}
@@ -186,6 +189,39 @@ func (r *applyRig) place(n int) {
 		r.t.Fatal(err)
 	}
 	r.agent.waitFor(fmt.Sprintf("#%d idcard resident_id_card", n), false, 10*time.Second)
+	// The console is told before the application service (subscribers are called in
+	// turn): wait until the service holds this card too.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, b := r.get("/v1/applications/id-card")
+		var c struct {
+			Seq int `json:"seq"`
+		}
+		if st == 200 && json.Unmarshal(b, &c) == nil && c.Seq == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the application service does not hold card #%d: %d %s", n, st, b)
+		}
+	}
+}
+
+// applicationEvents counts the card_application events on the local API.
+func (r *applyRig) applicationEvents() int {
+	r.t.Helper()
+	st, b := r.get("/v1/events?after=0")
+	var evs []struct {
+		Application *struct{} `json:"application"`
+	}
+	if st != 200 || json.Unmarshal(b, &evs) != nil {
+		r.t.Fatalf("/v1/events: %d %s", st, b)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Application != nil {
+			n++
+		}
+	}
+	return n
 }
 
 type apiAnswer struct {
@@ -297,6 +333,13 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	if st != 200 || decodeQRImage(t, qrPNG) != code {
 		t.Fatalf("qr.png: %d", st)
 	}
+	// The application is on the page's event log too, as the agent sent it: masked.
+	browse(t, ctx, 5*time.Second, "see the card_application event", chromedp.WaitVisible(chromedp.CSS(`#events tr[data-seq="2"]`)))
+	row := evalString(t, ctx, `document.querySelector('#events tr[data-seq="2"]').textContent`)
+	if !strings.Contains(row, "card_application") || !strings.Contains(row, "created") || !strings.Contains(row, "王*") ||
+		!strings.Contains(row, "1101**********1238") || strings.Contains(row, r.card.Card.Name) || strings.Contains(row, r.card.Card.IDNumber) {
+		t.Fatalf("event row %q", row)
+	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {
 		os.WriteFile(testArtifact(t, "apply-kiosk-page.png"), shot, 0o644)
@@ -378,17 +421,19 @@ func TestApplyFailurePaths(t *testing.T) {
 	}
 
 	// The same resident again: the existing card's code, created false, no new card.
-	r.place(2)
+	r.place(3) // seq 2 is the first application's card_application event
 	a = r.post("/v1/applications", map[string]any{"source": "id_card_reader", "consent": consent})
 	if a.status != 200 || a.body["created"] != false || a.body["code"] != code || r.sim.Stats().CardsIssued != 1 {
 		t.Fatalf("resident with a card: %d %v", a.status, a.body)
 	}
 
 	// Manual entry with a mistyped check digit never reaches the platform.
-	before := r.sim.Stats().Requests
+	// (Not Stats().Requests: the uplink delivers events meanwhile. Every application
+	// sent to the platform is a card_application event: none may appear.)
+	before := r.applicationEvents()
 	a = r.post("/v1/applications", map[string]any{"source": "manual", "consent": consent,
 		"applicant": map[string]any{"id_number": "110108199003071239", "name": "王喆"}})
-	if a.status != 422 || a.body["error"] != "invalid_id_number" || r.sim.Stats().Requests != before {
+	if a.status != 422 || a.body["error"] != "invalid_id_number" || r.applicationEvents() != before || before != 2 {
 		t.Fatalf("bad check digit: %d %v", a.status, a.body)
 	}
 
@@ -396,6 +441,11 @@ func TestApplyFailurePaths(t *testing.T) {
 	// nothing printed and nothing kept.
 	r.sim.Down(time.Minute)
 	id, _ := uuid.NewV7()
+	// The second receipt has left the agent, but the virtual printer reads the pty on
+	// its own time: count the bytes once it has the whole job.
+	if _, err := r.vp.WaitJobs(ctxTimeout(t, 5*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
 	printed := len(r.vp.Received())
 	a = r.post("/v1/applications", map[string]any{"application_id": id.String(), "source": "manual", "consent": consent,
 		"applicant": map[string]any{"id_number": "11010519491231002X", "name": "赵六"}})

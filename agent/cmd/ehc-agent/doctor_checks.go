@@ -1,7 +1,8 @@
 package main
 
 // Checks of an installed agent for `ehc-agent doctor`: configuration, state directory,
-// trust store, pcscd, the running agent (outbox, clock, platform), the local API port.
+// trust store, pcscd, the running agent (outbox, clock, platform), the local API port,
+// the receipt printer.
 // Each failure says how to fix it. Like every doctor check they only look: doctor runs
 // beside a live agent, whose database it never opens (bbolt allows one process), asking
 // the agent's local API instead.
@@ -64,7 +65,7 @@ func installedConfig(path string) string {
 // ("" = built-in defaults and the environment, as `run` reads them).
 func doctorInstallChecks(path string) []doctorCheck {
 	e := &doctorEnv{path: path, now: time.Now, pcscSocket: pcscSocketPath(), pcscProbe: pcsc.Probe}
-	return []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort}
+	return []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort, e.checkPrinter}
 }
 
 // doctorEnv is what the checks share: the configuration, loaded once, and the running
@@ -472,4 +473,59 @@ func (e *doctorEnv) checkAPIPort(ctx context.Context) []doctorResult {
 	}
 	l.Close()
 	return row("local API", doctorPass, addr+" is free for the agent")
+}
+
+// checkPrinter shows the receipt printer's paper status: the running agent's (it asks
+// every printer.status_interval), or, with no agent running, the printer's own answer
+// to the ESC/POS real-time status query — nothing is printed either way. A running
+// agent whose status is not readable is left alone with its printer.
+func (e *doctorEnv) checkPrinter(ctx context.Context) []doctorResult {
+	cfg, err := e.config()
+	if err != nil {
+		return nil
+	}
+	if !cfg.Printer.Enabled() {
+		return row("printer", doctorInfo, "no receipt printer configured")
+	}
+	a := e.probeAgent(ctx)
+	switch {
+	case a.status != nil && !a.status.Printer.Configured:
+		return row("printer", doctorWarn, "configured, but the running agent has no printer — fix: restart the agent to apply the printer settings")
+	case a.status != nil:
+		return printerRow(a.status.Printer, "the running agent", e.now())
+	case a.answered:
+		return row("printer", doctorInfo, "not asked: the running agent uses it, and its status is not readable ("+a.err.Error()+")")
+	}
+	st, err := daemon.CheckPrinter(ctx, cfg.Printer)
+	if err != nil {
+		return row("printer", doctorFail, err.Error()+" — fix: correct the printer settings")
+	}
+	return printerRow(st, "asked now", e.now())
+}
+
+// printerRow is the printer's state with its fix.
+func printerRow(st daemon.PrinterStatus, from string, now time.Time) []doctorResult {
+	detail := fmt.Sprintf("%s %s (%s", st.Transport, st.Where, from)
+	if st.CheckedAt != nil && from != "asked now" {
+		detail += fmt.Sprintf(", %s ago", now.Sub(*st.CheckedAt).Round(time.Second))
+	}
+	detail += "): " + st.Paper
+	if st.Reason != "" && st.Reason != st.Paper {
+		detail += " (" + st.Reason + ")"
+	}
+	switch {
+	case st.Paper == daemon.PaperUnknown:
+		return row("printer", doctorInfo, detail+": not asked yet")
+	case st.Reason == "":
+		return row("printer", doctorPass, detail)
+	case st.Paper == daemon.PaperNearEnd:
+		return row("printer", doctorWarn, detail+" — fix: "+st.Hint)
+	}
+	if st.Detail != "" {
+		detail += ": " + st.Detail
+	}
+	if st.Hint != "" {
+		detail += " — fix: " + st.Hint
+	}
+	return row("printer", doctorFail, detail)
 }

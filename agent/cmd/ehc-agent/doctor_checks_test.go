@@ -20,7 +20,7 @@ import (
 func runChecks(t *testing.T, e *doctorEnv) map[string]doctorResult {
 	t.Helper()
 	rows := map[string]doctorResult{}
-	checks := []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort}
+	checks := []doctorCheck{e.checkConfig, e.checkStateDir, e.checkTrust, e.checkPCSC, e.checkAgent, e.checkDevices, e.checkAPIPort, e.checkPrinter}
 	for _, c := range checks {
 		for _, r := range c(context.Background()) {
 			if _, dup := rows[r.Check]; dup {
@@ -161,7 +161,7 @@ func TestDoctorRunningAgent(t *testing.T) {
 }
 
 func TestDoctorInstallChecksAreRegistered(t *testing.T) {
-	if n := len(doctorInstallChecks("")); n != 7 {
+	if n := len(doctorInstallChecks("")); n != 8 {
 		t.Fatalf("%d checks", n)
 	}
 }
