@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -88,9 +89,9 @@ type listener struct {
 // parseListeners reads a /proc/net/tcp{,6} table and returns its sockets in state
 // LISTEN (0A). An address is hex: the IP as 32-bit words in host (little-endian)
 // order, then ":" and the port in big-endian hex.
-func parseListeners(f *os.File) []listener {
+func parseListeners(r io.Reader) []listener {
 	var out []listener
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
