@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
@@ -202,7 +201,7 @@ func (e *PortTakenError) Unwrap() error { return e.Err }
 // PortTaken is the *PortTakenError of an error listening on addr, or nil when err is
 // not "address in use".
 func PortTaken(addr string, err error) *PortTakenError {
-	if !errors.Is(err, syscall.EADDRINUSE) {
+	if !addrInUse(err) {
 		return nil
 	}
 	ps, _ := holder.TCPListener(addr)
