@@ -185,9 +185,11 @@ type doctorRow struct {
 // fleetDoctor judges the agent's own state, remotely: what needs IT's attention. It
 // reads only what Status reads; the machine checks of `ehc-agent doctor` (serial
 // ports, PC/SC) need a shell on the terminal.
-func (d *Daemon) fleetDoctor() []doctorRow {
-	s := d.Status()
-	now := time.Now()
+func (d *Daemon) fleetDoctor() []doctorRow { return doctorRows(d.Status(), time.Now()) }
+
+// doctorRows judges a status as the fleet's doctor command reports it, with the fix for
+// each state that has one.
+func doctorRows(s Status, now time.Time) []doctorRow {
 	var rows []doctorRow
 	add := func(check, status, format string, args ...any) {
 		rows = append(rows, doctorRow{check, status, fmt.Sprintf(format, args...)})
@@ -214,15 +216,22 @@ func (d *Daemon) fleetDoctor() []doctorRow {
 		if st.Reason != "" {
 			detail += " (" + st.Reason + ")"
 		}
-		add("device "+n, status, "%s since %s", detail, st.At.UTC().Format(time.RFC3339))
+		add("device "+n, status, "%s since %s%s", detail, st.At.UTC().Format(time.RFC3339), fix(st.Hint))
 	}
 	switch t := s.Trust; {
 	case !t.HasKeySet:
-		add("trust", "fail", "no key set: offline codes cannot be verified")
+		add("trust", "fail", "no key set (%s): offline codes cannot be verified%s", t.Reason, fix(t.Hint))
 	case t.Stale:
-		add("trust", "warn", "key set %d is stale (next_update %s)", t.KeySet, t.NextUpdate.UTC().Format(time.RFC3339))
+		add("trust", "warn", "key set %d is stale (next_update %s)%s", t.KeySet, t.NextUpdate.UTC().Format(time.RFC3339), fix(t.Hint))
 	default:
 		add("trust", "pass", "key set %d, revocations %d", t.KeySet, t.Revocations)
+	}
+	if p := s.Printer; p.Configured {
+		if p.Reason == "" {
+			add("printer", "pass", "%s %s: paper %s", p.Transport, p.Where, p.Paper)
+		} else {
+			add("printer", "warn", "%s %s: %s%s", p.Transport, p.Where, p.Reason, fix(p.Hint))
+		}
 	}
 	o := s.Outbox
 	switch {
@@ -252,4 +261,12 @@ func (d *Daemon) fleetDoctor() []doctorRow {
 		}
 	}
 	return rows
+}
+
+// fix appends a hint to a doctor row read by hospital IT on the fleet.
+func fix(hint string) string {
+	if hint == "" {
+		return ""
+	}
+	return " — fix: " + hint
 }
