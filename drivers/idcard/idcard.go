@@ -240,7 +240,8 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 	}
 	p, err := goserial.Open(path, &d.mode)
 	if err != nil {
-		return nil, path, serial.OpenReason(err), fmt.Sprintf("%s: %v", path, err)
+		reason := serial.OpenReason(err)
+		return nil, path, reason, serial.OpenDetail(path, reason, err)
 	}
 	return p, path, "", ""
 }
