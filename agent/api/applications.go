@@ -15,7 +15,26 @@ type Applications interface {
 	HeldCard() (apply.Card, bool)
 	Apply(ctx context.Context, req apply.Request) (*apply.Result, error)
 	Reprint(ctx context.Context, applicationID string) (*apply.Result, error)
+	Result(applicationID string) (*apply.Result, error)
 	QRPNG(applicationID string, size int) ([]byte, error)
+	// OnReceipt sets the function told each receipt's outcome; the server sets it once,
+	// to push the outcome to the WebSocket clients.
+	OnReceipt(func(applicationID string, r apply.Receipt))
+}
+
+// receiptMessage is the WebSocket message of a receipt's outcome: the kiosk shows the
+// code at once and "receipt printed" or "paper out — reprint" when this comes.
+type receiptMessage struct {
+	Type          string        `json:"type"` // "receipt"
+	ApplicationID string        `json:"application_id"`
+	Receipt       apply.Receipt `json:"receipt"`
+}
+
+// receipt tells the WebSocket clients a receipt's outcome; it does not block (the hub
+// drops a client that does not keep up).
+func (s *Server) receipt(applicationID string, r apply.Receipt) {
+	b, _ := json.Marshal(receiptMessage{Type: "receipt", ApplicationID: applicationID, Receipt: r})
+	s.hub.broadcast(b)
 }
 
 // maxApplicationBody bounds POST /v1/applications: an applicant is a few hundred bytes.
@@ -27,6 +46,7 @@ const DefaultQRSize = 320
 func (s *Server) applicationRoutes(m *http.ServeMux) {
 	m.Handle("GET /v1/applications/id-card", s.access.token(s.applications(s.handleHeldCard)))
 	m.Handle("POST /v1/applications", s.access.token(s.applications(s.handleApply)))
+	m.Handle("GET /v1/applications/{id}", s.access.token(s.applications(s.handleResult)))
 	m.Handle("GET /v1/applications/{id}/qr.png", s.access.token(s.applications(s.handleQR)))
 	m.Handle("POST /v1/applications/{id}/receipt", s.access.token(s.applications(s.handleReprint)))
 }
@@ -105,6 +125,17 @@ func (s *Server) handleQR(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(png)
+}
+
+// handleResult: a kept answer, with its receipt's state now (printing, printed, failed),
+// for a kiosk that missed the WebSocket message.
+func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
+	res, err := s.o.Applications.Result(r.PathValue("id"))
+	if err != nil {
+		writeApplyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) handleReprint(w http.ResponseWriter, r *http.Request) {

@@ -132,6 +132,9 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(o.OutboxDepth, s.hub)
+	if o.Applications != nil {
+		o.Applications.OnReceipt(s.receipt)
+	}
 	s.mux = s.routes()
 	return s, nil
 }

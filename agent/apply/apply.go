@@ -14,11 +14,18 @@
 // the kiosk can fetch the code's QR image, reprint the receipt, or repeat a request
 // whose answer it lost and get the same answer.
 //
-// The receipt is printed after the platform answered: the printer's paper status is
-// asked first (drivers/printer), and paper out or an offline printer prints nothing
-// and is told to the kiosk as the receipt's error, with the application still
-// answered. Personal data never reaches a log line: logs carry reason codes, the
-// application id and the masked ehc_id.
+// The receipt is printed after the kiosk has its answer: the answer says the receipt is
+// "printing" (or "none" without a printer), and one goroutine the Service owns prints
+// the queued receipts one at a time — a 9600-baud printer takes a second a receipt,
+// a hung one the printer's timeout, and neither may keep the code off the screen. The
+// printer's paper status is asked first (drivers/printer): paper out or an offline
+// printer prints nothing, and the receipt's state becomes "failed" with the reason
+// and a hint. The outcome is kept with the answer (Result) and told to the listener
+// set with OnReceipt (the local API pushes it to the kiosk). The paper status the
+// agent saw last is not used to answer "failed" at once: it may be old (paper loaded
+// since), and the print job asks the printer itself within milliseconds. Personal
+// data never reaches a log line: logs carry reason codes, the application id and the
+// masked ehc_id.
 //
 // Every application sent to the platform becomes one card_application event (protocol/
 // event, Application) through Options.Events (the pipeline's Record): created,
@@ -58,6 +65,25 @@ const (
 	// KeepResults: how long an answer stays for its QR image, a reprint or a repeat.
 	KeepResults = 10 * time.Minute
 	maxResults  = 64
+	// maxQueued receipts wait for the printer; one more is refused as printer_busy (a
+	// kiosk serves one patient at a time: a queue this long means a hung printer).
+	maxQueued = 4
+)
+
+// Receipt states.
+const (
+	ReceiptNone     = "none"     // the terminal has no printer
+	ReceiptPrinting = "printing" // queued or being printed
+	ReceiptPrinted  = "printed"
+	ReceiptFailed   = "failed" // Reason and Hint say why; nothing or part was printed
+)
+
+// Reasons a receipt was not printed, beside the printer's own (paper_out, offline,
+// timeout, not_connected).
+const (
+	ReasonPrinterBusy  = "printer_busy"  // maxQueued receipts are waiting already
+	ReasonPrintFailed  = "print_failed"  // anything else
+	ReasonShuttingDown = "shutting_down" // the agent stopped before the receipt was printed
 )
 
 // Sources of an application's data (PLATFORM.md).
@@ -165,11 +191,12 @@ type Result struct {
 	Receipt       Receipt `json:"receipt"`
 }
 
-// Receipt says whether the receipt was printed, and if not why.
+// Receipt is where the receipt is: none, printing, printed or failed; when failed (or
+// none) Reason is the code and Hint what to do.
 type Receipt struct {
-	Printed bool   `json:"printed"`
-	Error   string `json:"error,omitempty"`   // paper_out, offline, timeout, not_connected, no_printer, …
-	Message string `json:"message,omitempty"` // what to do
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"` // paper_out, offline, timeout, not_connected, printer_busy, no_printer, …
+	Hint   string `json:"hint,omitempty"`
 }
 
 // Card is the ID card on hold, as the kiosk shows it for confirmation.
@@ -196,11 +223,25 @@ type Service struct {
 
 	applyMu sync.Mutex // one application at a time: a kiosk serves one patient
 
-	mu      sync.Mutex
-	card    *Card
-	forget  *time.Timer
-	results map[string]*kept
-	closed  bool
+	mu        sync.Mutex
+	card      *Card
+	forget    *time.Timer
+	results   map[string]*kept // k.res.Receipt is written by the print loop: read under mu
+	closed    bool
+	onReceipt func(applicationID string, r Receipt)
+
+	// The print loop (started by New when there is a printer, ended by Close): it takes
+	// the receipts from queue one at a time; stop ends it and the print in progress.
+	queue chan printJob
+	stop  context.Context
+	halt  context.CancelFunc
+	done  chan struct{}
+}
+
+// printJob is a receipt waiting for the printer.
+type printJob struct {
+	k  *kept
+	at time.Time
 }
 
 // New checks o and returns the service.
@@ -223,16 +264,38 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{o: o, log: o.Logger, results: map[string]*kept{}}, nil
+	s := &Service{o: o, log: o.Logger, results: map[string]*kept{}, queue: make(chan printJob, maxQueued), done: make(chan struct{})}
+	s.stop, s.halt = context.WithCancel(context.Background())
+	if o.Printer != nil {
+		go s.printLoop()
+	} else {
+		close(s.done)
+	}
+	return s, nil
 }
 
-// Close forgets the card on hold and every answer, and stops the timer.
+// OnReceipt sets the function told each receipt's outcome (printed or failed), from
+// the print loop: it must not block. nil stops telling.
+func (s *Service) OnReceipt(f func(applicationID string, r Receipt)) {
+	s.mu.Lock()
+	s.onReceipt = f
+	s.mu.Unlock()
+}
+
+// Close forgets the card on hold and every answer, stops the timer, and ends the print
+// loop: the receipt being printed is cut off (the printer driver closes its
+// connection), the queued ones are dropped. It returns once the loop has ended.
 func (s *Service) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
+	s.onReceipt = nil
 	s.dropCardLocked()
+	s.mu.Unlock()
+	s.halt()
+	<-s.done
+	s.mu.Lock()
 	s.results = map[string]*kept{}
+	s.mu.Unlock()
 }
 
 // Event implements pipeline.Subscriber: a resident ID card placed on a reader replaces
@@ -292,10 +355,9 @@ func (s *Service) Apply(ctx context.Context, req Request) (*Result, error) {
 			return nil, &Error{ReasonBadRequest, "application_id must be a UUIDv7"}
 		}
 		req.ApplicationID = strings.ToLower(req.ApplicationID)
-		if k := s.result(req.ApplicationID); k != nil {
-			r := k.res
+		if r, ok := s.snapshot(req.ApplicationID); ok {
 			s.log.Info("card application repeated", "application_id", r.ApplicationID, "ehc_id", mask.Token(r.EHCID))
-			return &r, nil
+			return r, nil
 		}
 	} else {
 		u, err := uuid.NewV7()
@@ -368,27 +430,58 @@ func (s *Service) Apply(ctx context.Context, req Request) (*Result, error) {
 	s.log.Info("card application answered", "application_id", app.ApplicationID, "source", req.Source,
 		"created", is.Created, "ehc_id", mask.Token(is.EHCID), "took", time.Since(t0).Round(time.Millisecond).String())
 
-	// A kiosk that went away must not cut a receipt in the middle.
-	k.res.Receipt = s.print(context.WithoutCancel(ctx), k, now)
+	// Kept before the receipt is queued, so that its outcome has an answer to go to
+	// and GET /v1/applications/{id} finds it at once.
 	s.keep(k)
-	r := k.res
-	return &r, nil
+	s.enqueue(k, now)
+	r, _ := s.snapshot(app.ApplicationID)
+	return r, nil
 }
 
-// Reprint prints the receipt of a kept answer again (after paper was loaded).
+// Reprint queues the receipt of a kept answer again (after paper was loaded) and
+// answers at once, the receipt "printing"; a receipt still printing or queued is not
+// queued twice (a double tap prints one receipt).
 func (s *Service) Reprint(ctx context.Context, applicationID string) (*Result, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	k := s.result(strings.ToLower(applicationID))
+	id := strings.ToLower(applicationID)
+	k := s.result(id)
 	if k == nil {
 		return nil, &Error{ReasonUnknown, "no application of that id was answered here in the last 10 minutes"}
 	}
-	rec := s.print(context.WithoutCancel(ctx), k, s.o.Now())
 	s.mu.Lock()
-	k.res.Receipt = rec
-	r := k.res
+	busy := k.res.Receipt.State == ReceiptPrinting
 	s.mu.Unlock()
-	return &r, nil
+	if !busy {
+		s.enqueue(k, s.o.Now())
+	}
+	r, ok := s.snapshot(id)
+	if !ok {
+		return nil, &Error{ReasonUnknown, "no application of that id was answered here in the last 10 minutes"}
+	}
+	return r, nil
+}
+
+// Result is a kept answer, with its receipt's state as it is now.
+func (s *Service) Result(applicationID string) (*Result, error) {
+	r, ok := s.snapshot(strings.ToLower(applicationID))
+	if !ok {
+		return nil, &Error{ReasonUnknown, "no application of that id was answered here in the last 10 minutes"}
+	}
+	return r, nil
+}
+
+// snapshot copies a kept answer under the lock (the print loop writes its receipt).
+func (s *Service) snapshot(id string) (*Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneLocked()
+	k := s.results[id]
+	if k == nil {
+		return nil, false
+	}
+	r := k.res
+	return &r, true
 }
 
 // QRPNG is the PNG of the QR symbol of a kept answer's code, size×size pixels.
@@ -400,32 +493,84 @@ func (s *Service) QRPNG(applicationID string, size int) ([]byte, error) {
 	return qrimage.QRPNG(k.res.Code, size)
 }
 
-func (s *Service) print(ctx context.Context, k *kept, at time.Time) Receipt {
+// enqueue sets k's receipt to printing and queues it, or to none without a printer,
+// or to failed (printer_busy) when the queue is full.
+func (s *Service) enqueue(k *kept, at time.Time) {
 	if s.o.Printer == nil {
-		return Receipt{Error: ReasonNoPrinter, Message: "this terminal has no receipt printer"}
+		s.setReceipt(k, Receipt{State: ReceiptNone, Reason: ReasonNoPrinter, Hint: "this terminal has no receipt printer"}, false)
+		return
 	}
+	s.setReceipt(k, Receipt{State: ReceiptPrinting}, false)
+	select {
+	case s.queue <- printJob{k: k, at: at}:
+	default:
+		s.log.Warn("receipt not printed", "application_id", k.res.ApplicationID, "reason", ReasonPrinterBusy)
+		s.setReceipt(k, Receipt{State: ReceiptFailed, Reason: ReasonPrinterBusy,
+			Hint: "the printer has " + fmt.Sprint(maxQueued) + " receipts waiting and prints none: check it, then print again"}, false)
+	}
+}
+
+// setReceipt records a receipt's state and, when tell, tells the listener.
+func (s *Service) setReceipt(k *kept, r Receipt, tell bool) {
+	s.mu.Lock()
+	k.res.Receipt = r
+	f := s.onReceipt
+	if s.closed {
+		f = nil
+	}
+	s.mu.Unlock()
+	if tell && f != nil {
+		f(k.res.ApplicationID, r)
+	}
+}
+
+// printLoop is the only goroutine that prints: one receipt at a time, until Close.
+func (s *Service) printLoop() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop.Done():
+			return
+		case j := <-s.queue:
+			r := s.print(j.k, j.at)
+			if s.stop.Err() != nil {
+				return // stopped mid-print: nobody is left to tell
+			}
+			s.setReceipt(j.k, r, true)
+		}
+	}
+}
+
+func (s *Service) print(k *kept, at time.Time) Receipt {
 	r := escpos.Receipt{Title: s.o.ReceiptTitle, Code: k.res.Code, Name: k.maskedName, IDNumber: k.maskedNumber,
 		IssuedAt: at, TerminalID: s.o.TerminalID, PrintWidth: s.o.PrintWidth}
 	job, err := r.Bytes()
 	if err == nil {
-		err = s.o.Printer.Print(ctx, job)
+		// The driver bounds the print by the printer's timeout; Close cuts it off.
+		err = s.o.Printer.Print(s.stop, job)
 	}
 	if err != nil {
 		reason := printer.Reason(err)
-		msg := "the receipt was not printed; the code is on the screen"
-		switch reason {
-		case printer.ReasonPaperOut:
-			msg = "the printer is out of paper: nothing was printed; load paper, then print again"
-		case printer.ReasonOffline:
-			msg = "the printer is offline (cover open?): nothing was printed"
-		case "":
-			reason = "print_failed"
+		hint := "the receipt was not printed; the code is on the screen"
+		switch {
+		case s.stop.Err() != nil:
+			reason = ReasonShuttingDown
+		case reason == printer.ReasonPaperOut:
+			hint = "the printer is out of paper: nothing was printed; load paper, then print again"
+		case reason == printer.ReasonOffline:
+			hint = "the printer is offline (cover open?): nothing was printed"
+		case reason == printer.ReasonTimeout:
+			hint = "the printer did not answer in time: check it, then print again"
+		case reason == printer.ReasonNotConnected:
+			hint = "the printer is not connected: check its cable, then print again"
+		case reason == "":
+			reason = ReasonPrintFailed
 		}
 		s.log.Warn("receipt not printed", "application_id", k.res.ApplicationID, "reason", reason, "err", err.Error())
-		return Receipt{Error: reason, Message: msg}
+		return Receipt{State: ReceiptFailed, Reason: reason, Hint: hint}
 	}
 	s.log.Info("receipt printed", "application_id", k.res.ApplicationID)
-	return Receipt{Printed: true}
+	return Receipt{State: ReceiptPrinted}
 }
 
 func (s *Service) result(id string) *kept {

@@ -60,6 +60,28 @@ type env struct {
 	seq  uint64
 	ob   *outbox.Outbox
 	evs  *eventLog
+	// receipts are the outcomes the service told (OnReceipt), in order.
+	receipts chan told
+}
+
+type told struct {
+	id string
+	r  apply.Receipt
+}
+
+// waitReceipt waits for the next receipt outcome told, which must be id's.
+func (e *env) waitReceipt(t *testing.T, id string, within time.Duration) apply.Receipt {
+	t.Helper()
+	select {
+	case x := <-e.receipts:
+		if x.id != id {
+			t.Fatalf("receipt of %s told, want %s", x.id, id)
+		}
+		return x.r
+	case <-time.After(within):
+		t.Fatalf("no receipt outcome for %s within %s", id, within)
+	}
+	return apply.Receipt{}
 }
 
 // eventLog is a pipeline subscriber keeping what it was told.
@@ -146,6 +168,14 @@ func newEnv(t *testing.T, mod func(*apply.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.svc.Close)
+	e.receipts = make(chan told, 16)
+	e.svc.OnReceipt(func(id string, r apply.Receipt) {
+		select {
+		case e.receipts <- told{id, r}:
+		default:
+			t.Errorf("receipt outcome of %s not taken: too many", id)
+		}
+	})
 	return e
 }
 
@@ -187,8 +217,11 @@ func TestApplyWithHeldCard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Created || res.Code == "" || !res.Receipt.Printed {
+	if !res.Created || res.Code == "" || res.Receipt.State != apply.ReceiptPrinting {
 		t.Fatalf("result %+v", res)
+	}
+	if r := e.waitReceipt(t, res.ApplicationID, 10*time.Second); r != (apply.Receipt{State: apply.ReceiptPrinted}) {
+		t.Fatalf("receipt %+v", r)
 	}
 	jobs, err := e.vp.WaitJobs(ctxT(t, 5*time.Second), 1)
 	if err != nil || jobs[0].Err != nil {
@@ -221,6 +254,7 @@ func TestApplyWithHeldCard(t *testing.T) {
 	if err != nil || res2.Created || res2.Code != res.Code || res2.ApplicationID == res.ApplicationID {
 		t.Fatalf("second application: %+v %v", res2, err)
 	}
+	e.waitReceipt(t, res2.ApplicationID, 10*time.Second)
 	if e.sim.Stats().CardsIssued != 1 {
 		t.Fatal("two cards issued")
 	}
@@ -362,8 +396,9 @@ func (e *env) wantOutboxMasked(t *testing.T) {
 	}
 }
 
-// Paper out: the application is answered, nothing is printed, the kiosk is told; once
-// paper is loaded, a reprint prints.
+// Paper out: the application is answered with the receipt printing, the outcome is
+// failed paper_out with nothing printed, kept and told; once paper is loaded, a
+// reprint prints.
 func TestPaperOut(t *testing.T) {
 	e := newEnv(t, nil)
 	e.vp.SetPaperOut(true)
@@ -372,20 +407,124 @@ func TestPaperOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Receipt.Printed || res.Receipt.Error != printer.ReasonPaperOut || !strings.Contains(res.Receipt.Message, "paper") {
-		t.Fatalf("receipt %+v", res.Receipt)
+	if res.Receipt.State != apply.ReceiptPrinting {
+		t.Fatalf("receipt in the answer %+v", res.Receipt)
+	}
+	r := e.waitReceipt(t, res.ApplicationID, 10*time.Second)
+	if r.State != apply.ReceiptFailed || r.Reason != printer.ReasonPaperOut || !strings.Contains(r.Hint, "paper") {
+		t.Fatalf("receipt %+v", r)
+	}
+	if got, err := e.svc.Result(res.ApplicationID); err != nil || got.Receipt != r || got.Code != res.Code {
+		t.Fatalf("kept %+v %v", got, err)
 	}
 	if len(e.vp.Jobs()) != 0 || e.vp.Discarded() != 0 {
 		t.Fatalf("something was sent to a printer without paper: %d jobs, %d discarded", len(e.vp.Jobs()), e.vp.Discarded())
 	}
 	e.vp.SetPaperOut(false)
 	r2, err := e.svc.Reprint(context.Background(), res.ApplicationID)
-	if err != nil || !r2.Receipt.Printed {
+	if err != nil || r2.Receipt.State != apply.ReceiptPrinting {
 		t.Fatalf("reprint: %+v %v", r2, err)
+	}
+	if r := e.waitReceipt(t, res.ApplicationID, 10*time.Second); r.State != apply.ReceiptPrinted {
+		t.Fatalf("reprinted: %+v", r)
 	}
 	jobs, err := e.vp.WaitJobs(ctxT(t, 5*time.Second), 1)
 	if err != nil || string(jobs[0].Doc.QRs()[0].Payload) != res.Code {
 		t.Fatalf("reprinted: %v", err)
+	}
+	if _, err := e.svc.Result("0198a3c2-0000-7000-8000-000000000000"); reason(err) != apply.ReasonUnknown {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// A slow printer (each status answer 1 s late, as on a busy 9600-baud line) does not
+// hold the answer back: the code comes while the receipt is printing, and the outcome
+// is kept and told once the printer is done.
+func TestAnswerBeforeSlowReceipt(t *testing.T) {
+	e := newEnv(t, nil)
+	e.vp.SetReplyDelay(time.Second) // two status queries: the print takes ≥ 2 s
+	e.place()
+	t0 := time.Now()
+	res, err := e.svc.Apply(context.Background(), apply.Request{Source: apply.SourceIDCard, ConsentVersion: "2026-01"})
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Receipt.State != apply.ReceiptPrinting || len(e.vp.Jobs()) != 0 {
+		t.Fatalf("answer %+v with %d jobs printed", res.Receipt, len(e.vp.Jobs()))
+	}
+	if took >= 2*time.Second {
+		t.Fatalf("the answer took %s: it waited for the printer", took)
+	}
+	// Meanwhile the kept answer says printing too.
+	if got, err := e.svc.Result(res.ApplicationID); err != nil || got.Receipt.State != apply.ReceiptPrinting {
+		t.Fatalf("kept while printing: %+v %v", got, err)
+	}
+	r := e.waitReceipt(t, res.ApplicationID, 10*time.Second)
+	done := time.Since(t0)
+	if r.State != apply.ReceiptPrinted || done < 2*time.Second {
+		t.Fatalf("receipt %+v after %s", r, done)
+	}
+	if got, err := e.svc.Result(res.ApplicationID); err != nil || got.Receipt.State != apply.ReceiptPrinted {
+		t.Fatalf("kept after printing: %+v %v", got, err)
+	}
+	jobs, err := e.vp.WaitJobs(ctxT(t, 5*time.Second), 1)
+	if err != nil || jobs[0].Err != nil || string(jobs[0].Doc.QRs()[0].Payload) != res.Code {
+		t.Fatalf("printed: %v %+v", err, jobs)
+	}
+	t.Logf("answer after %s, receipt printed after %s", took.Round(time.Millisecond), done.Round(time.Millisecond))
+}
+
+// A hung printer: receipts queue up to the bound, the next is refused printer_busy at
+// once, and Close cuts off the print in progress without waiting for the printer's
+// timeout, telling nothing more.
+func TestHungPrinterQueueAndClose(t *testing.T) {
+	e := newEnv(t, nil)
+	e.vp.SetMute(true)
+	ctx := context.Background()
+	manual := apply.Request{Source: apply.SourceManual, ConsentVersion: "2026-01",
+		Applicant: apply.Applicant{IDNumber: "11010519491231002X", Name: "赵六"}}
+	var ids []string
+	for i := 0; i < 6; i++ {
+		res, err := e.svc.Apply(ctx, manual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ApplicationID)
+		want := apply.ReceiptPrinting
+		if i == 5 { // one printing, four queued
+			want = apply.ReceiptFailed
+		}
+		if res.Receipt.State != want {
+			t.Fatalf("application %d: receipt %+v, want %s", i, res.Receipt, want)
+		}
+	}
+	if r, _ := e.svc.Result(ids[5]); r.Receipt.Reason != apply.ReasonPrinterBusy || r.Receipt.Hint == "" {
+		t.Fatalf("sixth receipt %+v", r.Receipt)
+	}
+	// A reprint of a receipt still queued is not queued twice.
+	if r, err := e.svc.Reprint(ctx, ids[1]); err != nil || r.Receipt.State != apply.ReceiptPrinting {
+		t.Fatalf("reprint while queued: %+v %v", r, err)
+	}
+	// The first receipt is at the printer, waiting for its status answer.
+	for deadline := time.Now().Add(5 * time.Second); !bytes.Contains(e.vp.Received(), []byte{0x10, 0x04}); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no status request reached the printer: % X", e.vp.Received())
+		}
+	}
+	t0 := time.Now()
+	e.svc.Close()
+	if took := time.Since(t0); took > time.Second {
+		t.Fatalf("Close took %s: it waited for the hung printer", took)
+	}
+	e.svc.Close() // twice is fine
+	select {
+	case x := <-e.receipts:
+		t.Fatalf("an outcome told after Close: %+v", x)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if len(e.vp.Jobs()) != 0 {
+		t.Fatal("a hung printer printed")
 	}
 }
 

@@ -165,6 +165,7 @@
       switch (msg.type) {
         case "event": showEvent(msg.seq, msg.event, !!msg.replay); break;
         case "device": setDevice(msg.device.device, msg.device); break;
+        case "receipt": receiptOutcome(msg.application_id, msg.receipt); break;
         case "status":
           if (first && !resuming && msg.status.api) resumeSeq = Math.max(resumeSeq || 0, msg.status.api.last_seq || 0);
           first = false;
@@ -188,6 +189,29 @@
   const apply = $("apply");
   let card = null;
   let pollTimer = null;
+  // The receipt is printed after the answer: its outcome comes as a "receipt" message,
+  // which may overtake the answer itself; the last outcome of each application is kept.
+  const receipts = new Map();
+  function receiptOutcome(id, r) {
+    if (!id || !r) return;
+    receipts.set(id, r);
+    if (receipts.size > 20) receipts.delete(receipts.keys().next().value);
+    if (apply.dataset.application === id) showReceipt(id, r);
+  }
+  function showReceipt(id, r) {
+    const rc = $("apply-receipt");
+    const again = $("apply-reprint");
+    rc.dataset.state = r.state;
+    again.hidden = r.state !== "failed";
+    switch (r.state) {
+      case "printing": rc.textContent = "Printing your receipt…"; delete rc.dataset.error; break;
+      case "printed": rc.textContent = "Take your receipt from the printer."; delete rc.dataset.error; break;
+      case "none": rc.textContent = "No receipt: this terminal has no printer."; delete rc.dataset.error; break;
+      default:
+        rc.textContent = "No receipt: " + (r.hint || r.reason || "");
+        rc.dataset.error = r.reason || "print_failed";
+    }
+  }
   function api(path, init) {
     init = init || {};
     init.headers = Object.assign({ Authorization: "Bearer " + token }, init.headers || {});
@@ -237,15 +261,10 @@
         if (!r.ok) { fail(b.error, b.message); return; }
         $("apply-code").textContent = b.code;
         $("apply-created").textContent = b.created ? "A new card was issued." : "You already have a card: here is its code.";
-        const rc = $("apply-receipt");
-        if (b.receipt && b.receipt.printed) {
-          rc.textContent = "Take your receipt from the printer.";
-          delete rc.dataset.error;
-        } else {
-          rc.textContent = "No receipt: " + ((b.receipt && b.receipt.message) || "");
-          rc.dataset.error = (b.receipt && b.receipt.error) || "print_failed";
-        }
         apply.dataset.application = b.application_id;
+        // An outcome that came before the answer is newer than the answer's "printing".
+        const early = receipts.get(b.application_id);
+        showReceipt(b.application_id, (b.receipt && b.receipt.state === "printing" && early) || b.receipt || { state: "failed" });
         step("done");
         // The QR image needs the token, which an <img> cannot send: fetched, then
         // shown as a data: URL (the page's policy allows no blob: images).
@@ -257,6 +276,17 @@
       }))
       .catch((e) => fail("agent_unreachable", String(e)));
   }
+  $("apply-reprint").addEventListener("click", () => {
+    const id = apply.dataset.application;
+    if (!id) return;
+    receipts.delete(id);
+    api("/v1/applications/" + encodeURIComponent(id) + "/receipt", { method: "POST" })
+      .then((r) => r.json().then((b) => {
+        if (!r.ok) { showReceipt(id, { state: "failed", reason: b.error, hint: b.message }); return; }
+        showReceipt(id, (b.receipt.state === "printing" && receipts.get(id)) || b.receipt);
+      }))
+      .catch(() => {});
+  });
   $("apply-start").addEventListener("click", () => { card = null; step("place"); pollCard(); });
   $("apply-confirm").addEventListener("click", () => step("consent"));
   $("apply-consent").addEventListener("click", send);

@@ -157,7 +157,8 @@ trust: {dir: %s}
 platform: {url: %q}
 api: {listen: "127.0.0.1:0"}
 # The printer's status is asked at start only: tests count the bytes it receives.
-printer: {transport: serial, path: %s, baud: 115200, timeout: 3s, status_interval: 1h}
+# The timeout leaves room for the slow printer of the kiosk page test (2.4 s a receipt).
+printer: {transport: serial, path: %s, baud: 115200, timeout: 5s, status_interval: 1h}
 applications: {enabled: true, timeout: 1500ms}
 devices:
   - {name: idcard, driver: idcard, idcard: {path: %s}}
@@ -280,7 +281,9 @@ func decodeQRImage(t *testing.T, pngBytes []byte) string {
 
 // The issue's walk: an ID card placed on the virtual reader → confirm → consent on the
 // kiosk page → the code on screen within 2 s and on the virtual printer; the printed
-// bytes parsed back and rendered, and both decode to the code.
+// bytes parsed back and rendered, and both decode to the code. The printer is slow
+// (each status answer 1.2 s late: a receipt takes ≥ 2.4 s), and the code comes first:
+// the receipt line says printing, then printed when the agent's "receipt" message comes.
 func TestApplyForCardOnKioskPage(t *testing.T) {
 	ctx := chromium(t)
 	r := newApplyRig(t)
@@ -303,6 +306,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#apply-confirm`)),
 		chromedp.WaitVisible(chromedp.CSS(`#apply[data-step="consent"]`)),
 	)
+	r.vp.SetReplyDelay(1200 * time.Millisecond)
 	t0 := time.Now()
 	browse(t, ctx, 10*time.Second, "see the code",
 		chromedp.Click(chromedp.CSS(`#apply-consent`)),
@@ -320,6 +324,18 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	if st := r.sim.Stats(); st.CardsIssued != 1 {
 		t.Fatalf("platform: %+v", st)
 	}
+	// The receipt is still at the slow printer: the page says so, then the WebSocket
+	// message turns it into "take your receipt" without the page asking.
+	if st := evalString(t, ctx, `document.getElementById("apply-receipt").dataset.state`); st != "printing" {
+		t.Errorf("receipt state %q on screen with the code, want printing", st)
+	}
+	browse(t, ctx, 15*time.Second, "see the receipt printed",
+		chromedp.WaitVisible(chromedp.CSS(`#apply-receipt[data-state="printed"]`)))
+	printedAfter := time.Since(t0)
+	if printedAfter < 2400*time.Millisecond {
+		t.Errorf("receipt printed %s after consent: the slow printer was not slow", printedAfter)
+	}
+	t.Logf("receipt printed %s after consent", printedAfter.Round(time.Millisecond))
 	if rc := evalString(t, ctx, `document.getElementById("apply-receipt").textContent`); !strings.Contains(rc, "Take your receipt") {
 		t.Fatalf("receipt line %q", rc)
 	}
@@ -460,27 +476,56 @@ func TestApplyFailurePaths(t *testing.T) {
 	}
 	r.sim.Up()
 
-	// Paper out: the application is answered, nothing printed, the kiosk told.
+	// Paper out: the application is answered with the receipt printing; the printer
+	// says paper out, nothing is printed, and the outcome is kept for the kiosk.
 	jobsBefore := len(r.vp.Jobs()) // a receipt for each answered application so far
 	r.vp.SetPaperOut(true)
 	a = r.post("/v1/applications", map[string]any{"source": "manual", "consent": consent,
 		"applicant": map[string]any{"id_number": "11010519491231002X", "name": "赵六"}})
 	rc, _ := a.body["receipt"].(map[string]any)
-	if a.status != 201 || rc["printed"] != false || rc["error"] != "paper_out" {
+	if a.status != 201 || rc["state"] != "printing" {
 		t.Fatalf("paper out: %d %v", a.status, a.body)
+	}
+	appID := a.body["application_id"].(string)
+	rc = r.waitReceipt(appID, "failed")
+	if rc["reason"] != "paper_out" || !strings.Contains(fmt.Sprint(rc["hint"]), "paper") {
+		t.Fatalf("paper out: receipt %v", rc)
 	}
 	if len(r.vp.Jobs()) != jobsBefore || r.vp.Discarded() != 0 {
 		t.Fatalf("printed without paper: %d jobs, %d bytes discarded", len(r.vp.Jobs()), r.vp.Discarded())
 	}
 	// Paper loaded: the receipt is printed again on request.
 	r.vp.SetPaperOut(false)
-	if a := r.post("/v1/applications/"+a.body["application_id"].(string)+"/receipt", nil); a.status != 200 {
+	if a := r.post("/v1/applications/"+appID+"/receipt", nil); a.status != 200 || a.body["receipt"].(map[string]any)["state"] != "printing" {
 		t.Fatalf("reprint: %d %v", a.status, a.body)
 	}
+	r.waitReceipt(appID, "printed")
 	if _, err := r.vp.WaitJobs(ctxTimeout(t, 5*time.Second), jobsBefore+1); err != nil {
 		t.Fatal(err)
 	}
 	r.agent.stop(5 * time.Second)
+}
+
+// waitReceipt polls GET /v1/applications/{id} until its receipt is in state, and
+// returns the receipt.
+func (r *applyRig) waitReceipt(id, state string) map[string]any {
+	r.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, b := r.get("/v1/applications/" + id)
+		var res struct {
+			Code    string         `json:"code"`
+			Receipt map[string]any `json:"receipt"`
+		}
+		if st != 200 || json.Unmarshal(b, &res) != nil || res.Code == "" {
+			r.t.Fatalf("GET /v1/applications/%s: %d %s", id, st, b)
+		}
+		if res.Receipt["state"] == state {
+			return res.Receipt
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("receipt of %s: %v, want %s", id, res.Receipt, state)
+		}
+	}
 }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {

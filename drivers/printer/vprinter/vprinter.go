@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
 	"github.com/ehc-agent/ehc-agent/protocol/escpos"
@@ -25,7 +26,10 @@ type Config struct {
 	PaperOut bool // no paper: status says so, and data is discarded
 	NearEnd  bool // the paper near-end sensor is on
 	Offline  bool // cover open: status says so, and data is discarded
-	Mute     bool // status requests go unanswered
+	Mute     bool // status requests go unanswered: a hung printer
+	// ReplyDelay holds each status answer back this long, as a slow printer (a
+	// 9600-baud line, a busy mechanism) does; the bytes after the request wait too.
+	ReplyDelay time.Duration
 
 	// OnJob, if set, is called from the printer's goroutine with each finished job.
 	OnJob func(Job)
@@ -51,6 +55,8 @@ type Printer struct {
 	mu                sync.Mutex // guards everything below it
 	paperOut, nearEnd bool
 	offline, mute     bool
+	replyDelay        time.Duration
+	quit              chan struct{} // closed by Close: ends a delayed answer's wait
 	rx                []byte
 	jobs              []Job
 	jobCount          int
@@ -66,7 +72,7 @@ type Printer struct {
 
 func newPrinter(c Config) *Printer {
 	return &Printer{cfg: c, paperOut: c.PaperOut, nearEnd: c.NearEnd, offline: c.Offline, mute: c.Mute,
-		wake: make(chan struct{}), done: make(chan struct{})}
+		replyDelay: c.ReplyDelay, wake: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
 }
 
 // NewPTY creates a printer on a new pty; the host opens Path (or the link).
@@ -131,6 +137,7 @@ func (p *Printer) Close() error {
 	}
 	p.closed = true
 	conn := p.conn
+	close(p.quit)
 	p.mu.Unlock()
 	var err error
 	if p.cfg.Link != "" {
@@ -165,6 +172,9 @@ func (p *Printer) SetOffline(off bool) { p.set(func() { p.offline = off }) }
 
 // SetMute stops (true) or resumes answering status requests.
 func (p *Printer) SetMute(mute bool) { p.set(func() { p.mute = mute }) }
+
+// SetReplyDelay holds each later status answer back d (0: answer at once).
+func (p *Printer) SetReplyDelay(d time.Duration) { p.set(func() { p.replyDelay = d }) }
 
 func (p *Printer) set(f func()) {
 	p.mu.Lock()
@@ -347,7 +357,29 @@ func (s *stream) end(err error) {
 	s.p.addJob(j)
 }
 
+// delay waits the reply delay, as a slow printer answers late; false when the printer
+// was closed meanwhile.
+func (s *stream) delay() bool {
+	s.p.mu.Lock()
+	d := s.p.replyDelay
+	s.p.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.p.quit:
+		return false
+	}
+}
+
 func (s *stream) answerRealtime(n byte) {
+	if !s.delay() {
+		return
+	}
 	s.p.mu.Lock()
 	mute, out, near, off := s.p.mute, s.p.paperOut, s.p.nearEnd, s.p.offline
 	s.p.mu.Unlock()
@@ -375,6 +407,9 @@ func (s *stream) answerRealtime(n byte) {
 }
 
 func (s *stream) answerTransmit(n byte) {
+	if !s.delay() {
+		return
+	}
 	s.p.mu.Lock()
 	mute, out, near := s.p.mute, s.p.paperOut, s.p.nearEnd
 	s.p.mu.Unlock()

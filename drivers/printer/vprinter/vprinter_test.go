@@ -153,6 +153,35 @@ func TestMuteAndClose(t *testing.T) {
 	}
 }
 
+// A slow printer answers the status late, and Close does not wait for the delay.
+func TestReplyDelay(t *testing.T) {
+	p, err := ListenTCP("127.0.0.1:0", Config{ReplyDelay: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, p)
+	t0 := time.Now()
+	c.Write(escpos.PaperStatusRequest)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if took := time.Since(t0); took < 400*time.Millisecond {
+		t.Fatalf("answered after %s, want ≥ 400 ms", took)
+	}
+	// Another request, held back an hour: Close ends the wait.
+	p.SetReplyDelay(time.Hour)
+	c.Write(escpos.PaperStatusRequest)
+	time.Sleep(100 * time.Millisecond)
+	t0 = time.Now()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Fatalf("Close took %s behind a delayed answer", took)
+	}
+}
+
 func TestPTYLink(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("ptys: Linux only")
