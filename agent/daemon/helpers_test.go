@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,31 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // simAgent is a whole daemon running in the test with a sim scanner fed through a
 // FIFO, its own trust keys and the local API on a free loopback port.
@@ -43,7 +25,7 @@ type simAgent struct {
 	apiAddr string
 	token   string
 	scanner *os.File // the FIFO's writing end: what is written here is scanned
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 }
 
 // startSimAgent writes a config for terminal K-0001 with the sim scanner
@@ -81,7 +63,7 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	d, err := New(cfgPath, cfg, logs)
 	if err != nil {
 		t.Fatal(err)
