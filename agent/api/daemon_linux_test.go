@@ -1,37 +1,18 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/daemon"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 )
-
-// lockedBuffer collects the daemon's log lines from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -47,7 +28,7 @@ func freePort(t *testing.T) int {
 // test ends (its log shown if the test failed). It waits, up to 10 s, for the API's
 // token file (state_dir must be dir/state) and for ready, which is asked again every
 // 20 ms with the log so far until it says true.
-func runDaemon(t *testing.T, dir, cfgYAML string, ready func(logs string) bool) (token string, logs *lockedBuffer) {
+func runDaemon(t *testing.T, dir, cfgYAML string, ready func(logs string) bool) (token string, logs *logtest.Buffer) {
 	t.Helper()
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
@@ -57,7 +38,7 @@ func runDaemon(t *testing.T, dir, cfgYAML string, ready func(logs string) bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs = &lockedBuffer{}
+	logs = &logtest.Buffer{}
 	d, err := daemon.New(cfgPath, cfg, logs)
 	if err != nil {
 		t.Fatal(err)
