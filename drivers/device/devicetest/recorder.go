@@ -3,6 +3,8 @@ package devicetest
 import (
 	"sync"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 )
@@ -76,4 +78,21 @@ func (r *Recorder) DropsSoFar() []device.Drop {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]device.Drop(nil), r.drops...)
+}
+
+// WaitState returns the next state change to want, skipping others; none within
+// `within` fails the test.
+func (r *Recorder) WaitState(t testing.TB, want string, within time.Duration) device.State {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case s := <-r.States:
+			if s.State == want {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("no %q state within %s; states: %+v", want, within, r.StatesSoFar())
+		}
+	}
 }

@@ -2,6 +2,7 @@ package devicetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 )
@@ -34,5 +35,17 @@ func TestRecorderCountsOverflowAndKeepsAll(t *testing.T) {
 	q.Drop(device.Drop{Reason: "b"})
 	if n, d := q.Overflow.Load(), <-q.Drops; n != 1 || d.Reason != "a" {
 		t.Fatalf("overflow %d, queued %+v", n, d)
+	}
+}
+
+func TestRecorderWaitStateSkipsOthers(t *testing.T) {
+	r := NewRecorder(1, 4, 0)
+	r.State(device.State{State: device.StateConnecting})
+	r.State(device.State{State: device.StateConnected, Detail: "/dev/x"})
+	if s := r.WaitState(t, device.StateConnected, time.Second); s.Detail != "/dev/x" {
+		t.Fatalf("%+v", s)
+	}
+	if len(r.States) != 0 {
+		t.Fatalf("%d states left queued", len(r.States))
 	}
 }
