@@ -30,17 +30,7 @@ func (r *recorder) dropped() map[string]int {
 // waitState returns the next state change to want, skipping others.
 func (r *recorder) waitState(t testing.TB, want string) device.State {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case s := <-r.States:
-			if s.State == want {
-				return s
-			}
-		case <-deadline:
-			t.Fatalf("no %q state within 15s; states: %+v", want, r.StatesSoFar())
-		}
-	}
+	return r.WaitState(t, want, 15*time.Second)
 }
 
 // waitRead returns the next card read.
