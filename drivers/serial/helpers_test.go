@@ -20,17 +20,7 @@ func newRecorder() *recorder { return &recorder{devicetest.NewRecorder(1<<15, 1<
 // waitState returns the next state change to want, skipping others.
 func (r *recorder) waitState(t testing.TB, want string) device.State {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case s := <-r.States:
-			if s.State == want {
-				return s
-			}
-		case <-deadline:
-			t.Fatalf("no %q state within 10s; states: %+v", want, r.StatesSoFar())
-		}
-	}
+	return r.WaitState(t, want, 10*time.Second)
 }
 
 // waitRead returns the next scan.
