@@ -1,54 +1,20 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ehc-agent/ehc-agent/agent/config"
-	"github.com/ehc-agent/ehc-agent/agent/daemon"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
-
-// lockedBuffer collects the daemon's log lines from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestDemoPageShowsScannedIdentity runs the whole agent (configuration, trust store,
 // verifier, journal, pipeline, local API) with a scanner fed through a FIFO, and
@@ -65,9 +31,15 @@ func TestDemoPageShowsScannedIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cfgPath := filepath.Join(dir, "agent.yaml")
+	// The sim device opens the FIFO when it starts, and a writer can open it only then.
+	var scanner *os.File
+	t.Cleanup(func() { // before the daemon's stop: the clean-ups run last first
+		if scanner != nil {
+			scanner.Close()
+		}
+	})
 	// allowed_origins is empty: the demo page is served by the API itself, on its own origin.
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: E2E-01
+	token, _ := runDaemon(t, dir, fmt.Sprintf(`terminal_id: E2E-01
 state_dir: %s
 log: {level: info, format: text}
 trust: {dir: %s}
@@ -78,59 +50,15 @@ devices:
   - name: front-scanner
     driver: sim
     sim: {file: %s, interval: 10ms}
-`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), port, fifo)), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	d, err := daemon.New(cfgPath, cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx, nil) }()
-	var scanner *os.File
-	t.Cleanup(func() {
-		if scanner != nil {
-			scanner.Close()
+`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), port, fifo), func(string) bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			scanner = f
+		} else if !errors.Is(err, syscall.ENXIO) { // ENXIO: no reader yet
+			t.Fatal(err)
 		}
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("agent did not stop")
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
+		return scanner != nil
 	})
-
-	// The token file appears when the API starts; the sim device opens the FIFO when it
-	// starts, and a writer can open it only then.
-	var token string
-	deadline := time.Now().Add(10 * time.Second)
-	for token == "" || scanner == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not up (token %v, scanner %v):\n%s", token != "", scanner != nil, logs.String())
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "state", "api.token")); err == nil {
-			token = strings.TrimSpace(string(b))
-		}
-		if scanner == nil {
-			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-			if err == nil {
-				scanner = f
-			} else if !errors.Is(err, syscall.ENXIO) { // ENXIO: no reader yet
-				t.Fatal(err)
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	do(t, ctx, 20*time.Second, "open the demo page",
 		chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/demo/#token=%s", port, token)),

@@ -6,14 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ehc-agent/ehc-agent/agent/config"
-	"github.com/ehc-agent/ehc-agent/agent/daemon"
 	"github.com/ehc-agent/ehc-agent/drivers/vcard"
 	"github.com/ehc-agent/ehc-agent/drivers/vcard/pcscdtest"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
@@ -30,8 +27,7 @@ func TestSSCardThroughPCSCD(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-HIS-07
+	token, logs := runDaemon(t, dir, fmt.Sprintf(`terminal_id: K-HIS-07
 state_dir: %s
 log: {level: info, format: text}
 trust: {dir: %s}
@@ -39,43 +35,9 @@ api:
   listen: 127.0.0.1:%d
 devices:
   - {name: desk-reader, driver: pcsc, pcsc: {reader: %q}}
-`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), port, pcscd.Readers[0])), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	d, err := daemon.New(cfgPath, cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("agent did not stop")
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), port, pcscd.Readers[0]), func(logs string) bool {
+		return strings.Contains(logs, "readers: Virtual PCD 00 00")
 	})
-	var token string
-	for deadline := time.Now().Add(10 * time.Second); token == "" || !strings.Contains(logs.String(), "readers: Virtual PCD 00 00"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not up:\n%s", logs.String())
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "state", "api.token")); err == nil {
-			token = strings.TrimSpace(string(b))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	h := &harness{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	get := func(query string) <-chan answer {
 		c := make(chan answer, 1)

@@ -1,18 +1,14 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,23 +21,6 @@ import (
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFleetThroughTheDaemon runs the whole agent (sim scanner on a FIFO, verifier,
 // journal, local API) with the fleet client against a real mosquitto: the status shows
 // the device, each verb gets its answer, verdicts reach the events topic without
@@ -51,90 +30,23 @@ func TestFleetThroughTheDaemon(t *testing.T) {
 	const prefix = "ehc/test"
 	b := fleettest.Start(t, fleettest.NewPKI(t), fleettest.Options{Prefix: prefix})
 	dir := t.TempDir()
-	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	vs, err := vscanner.New(vscanner.Config{Link: filepath.Join(dir, "counter")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { vs.Close() })
-	fifo := filepath.Join(dir, "scanner")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-0001
-state_dir: %s
-log: {level: debug, format: text}
-trust: {dir: %s}
-api: {listen: %s, allowed_origins: []}
-devices:
-  - name: front-scanner
-    driver: sim
-    sim: {file: %s, interval: 1ms}
-  - name: counter-scanner
+	a := startSimAgent(t, dir, "debug", fmt.Sprintf(`  - name: counter-scanner
     driver: serial
     serial: {path: %s}
-`, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), apiAddr, fifo, vs.Link())), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	d, err := New(cfgPath, cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopAgent := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx, nil) }()
-	var scanner *os.File
+`, vs.Link()))
+	d, keys, scanner, apiAddr, token := a.d, a.keys, a.scanner, a.apiAddr, a.token
+	// Registered after the agent's own clean-up, so the fleet client stops first.
 	fctx, stopFleet := context.WithCancel(context.Background())
 	var fwg sync.WaitGroup
 	t.Cleanup(func() {
 		stopFleet()
 		fwg.Wait()
-		if scanner != nil {
-			scanner.Close()
-		}
-		stopAgent()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("agent did not stop")
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
 	})
-	var token string
-	for deadline := time.Now().Add(10 * time.Second); token == "" || scanner == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not up:\n%s", logs.String())
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "state", "api.token")); err == nil {
-			token = strings.TrimSpace(string(b))
-		}
-		if scanner == nil {
-			f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-			if err == nil {
-				scanner = f
-			} else if !errors.Is(err, syscall.ENXIO) { // no reader yet
-				t.Fatal(err)
-			}
-		}
-	}
 
 	fleetKey, _ := sm2sig.GenerateKey()
 	cert, key := b.PKI.Client(t, "K-0001")

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/fleet/fleettest"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
@@ -47,34 +47,16 @@ func (a *fakeAgent) status() Status {
 	return Status{Devices: d, Outbox: &Outbox{Depth: 2, Oldest: time.Now().Add(-time.Minute)}}
 }
 
-// syncBuffer collects a client's log lines; they are shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	*Client
 	stop func() // cancels Run and waits for it
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // runClient runs a fleet client for terminal against b until the test ends (or stop).
 func runClient(t *testing.T, b *fleettest.Broker, terminal string, edit func(*Options)) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	o := Options{Broker: b.URL(), TLS: b.PKI.TLS(t, terminal), Prefix: testPrefix, TerminalID: terminal,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, ConnectTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

@@ -267,8 +267,8 @@ func runLoad(tb testing.TB, cfg loadConfig) loadResult {
 		mu       sync.Mutex
 		received []seen
 	)
-	dash := dial(nil)
-	stopDash, err := dash.Watch(context.Background(), AllStatuses(testPrefix), func(topic string, p []byte) {
+	// record keeps each status the dashboard receives, with when.
+	record := func(topic string, p []byte) {
 		now := time.Now()
 		var st Status
 		if json.Unmarshal(p, &st) != nil {
@@ -277,7 +277,9 @@ func runLoad(tb testing.TB, cfg loadConfig) loadResult {
 		mu.Lock()
 		received = append(received, seen{st.TerminalID, st, now})
 		mu.Unlock()
-	})
+	}
+	dash := dial(nil)
+	stopDash, err := dash.Watch(context.Background(), AllStatuses(testPrefix), record)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -482,16 +484,7 @@ func runLoad(tb testing.TB, cfg loadConfig) loadResult {
 	received = received[:0]
 	mu.Unlock()
 	dash2 := dial(nil)
-	stop2, err := dash2.Watch(context.Background(), AllStatuses(testPrefix), func(topic string, p []byte) {
-		now := time.Now()
-		var st Status
-		if json.Unmarshal(p, &st) != nil {
-			return
-		}
-		mu.Lock()
-		received = append(received, seen{st.TerminalID, st, now})
-		mu.Unlock()
-	})
+	stop2, err := dash2.Watch(context.Background(), AllStatuses(testPrefix), record)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/replay"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
-	"github.com/ehc-agent/ehc-agent/offline/trust"
 	"github.com/ehc-agent/ehc-agent/offline/verify"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
@@ -25,19 +23,7 @@ const paymentCode = "6225881234567890123" // classified, never verified: no trus
 // as a stuck commit would.
 func healthRig(t *testing.T, subs ...Subscriber) (*Pipeline, *bbolt.DB, *issuer.Keys) {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := trust.LoadDir(filepath.Join(dir, "keys"), trust.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, db, ts := stores(t)
 	rc, err := replay.Open(db, replay.Options{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +40,7 @@ func healthRig(t *testing.T, subs ...Subscriber) (*Pipeline, *bbolt.DB, *issuer.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; rc.Close(); db.Close() })
+	t.Cleanup(func() { cancel(); <-done; rc.Close() })
 	return p, db, keys
 }
 

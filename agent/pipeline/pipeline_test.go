@@ -34,8 +34,9 @@ func (c *collect) Event(e *event.Event) {
 	c.ch <- struct{}{}
 }
 
-// rig is a pipeline over a real trust chain, replay cache and outbox in a bbolt file.
-func rig(t *testing.T) (*Pipeline, *issuer.Keys, *outbox.Outbox, *collect) {
+// stores makes a pipeline's stores in a fresh dir: issuer keys, a bbolt file (closed
+// when the test ends) and the trust store of those keys.
+func stores(t *testing.T) (*issuer.Keys, *bbolt.DB, *trust.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
@@ -51,6 +52,13 @@ func rig(t *testing.T) (*Pipeline, *issuer.Keys, *outbox.Outbox, *collect) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys, db, ts
+}
+
+// rig is a pipeline over a real trust chain, replay cache and outbox in a bbolt file.
+func rig(t *testing.T) (*Pipeline, *issuer.Keys, *outbox.Outbox, *collect) {
+	t.Helper()
+	keys, db, ts := stores(t)
 	rc, err := replay.Open(db, replay.Options{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -176,20 +184,7 @@ func (o *observer) ObserveVerify(d time.Duration) { o.verifies = append(o.verifi
 // in the order they arrived, each told only after that commit; each offline verification
 // is reported to a VerifyObserver.
 func TestGroupCommit(t *testing.T) {
-	dir := t.TempDir()
-	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := bbolt.Open(filepath.Join(dir, "agent.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ts, err := trust.LoadDir(filepath.Join(dir, "keys"), trust.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, db, ts := stores(t)
 	rc, err := replay.Open(db, replay.Options{FlushInterval: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/platformsim"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
@@ -32,24 +33,6 @@ const (
 	testIDNumber = "110101198001011234"
 )
 
-// syncBuffer is a log destination tests can read while the uplink writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one terminal (bbolt outbox, SM2 key, uplink) and one platform emulator, both
 // real, talking over loopback.
 type env struct {
@@ -60,7 +43,7 @@ type env struct {
 	key  *sm2.PrivateKey
 	sim  *platformsim.Server
 	up   *uplink.Uplink
-	logs *syncBuffer
+	logs *logtest.Buffer
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -75,7 +58,7 @@ type envOptions struct {
 
 func newEnv(t testing.TB, eo envOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	e := &env{t: t, dir: t.TempDir(), logs: &logtest.Buffer{}}
 	var err error
 	e.db, err = bbolt.Open(filepath.Join(e.dir, "agent.db"), 0o600, nil)
 	if err != nil {

@@ -1,29 +1,14 @@
 package holder
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
-)
 
-// TestMain lets the test binary play the other program: with HOLDER_LISTEN set it
-// listens there, says so, and waits to be killed.
-func TestMain(m *testing.M) {
-	if addr := os.Getenv("HOLDER_LISTEN"); addr != "" {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println("listening", l.Addr())
-		select {}
-	}
-	os.Exit(m.Run())
-}
+	"github.com/ehc-agent/ehc-agent/drivers/holder/holdertest"
+)
 
 // A file held by a child process (sleep, with the file as its stdin) names that child,
 // through a symbolic link to it too; the caller itself is left out when excepted.
@@ -71,20 +56,9 @@ func TestFileNamesChild(t *testing.T) {
 func TestTCPListenerNamesChild(t *testing.T) {
 	for _, listen := range []string{"127.0.0.1:0", "[::]:0", "0.0.0.0:0"} {
 		t.Run(listen, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "HOLDER_LISTEN="+listen)
-			out, err := cmd.StdoutPipe()
+			addr, pid, err := holdertest.Listener(t, listen)
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			line, _ := bufio.NewReader(out).ReadString('\n')
-			addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-			if !ok {
-				t.Skipf("child: %q (no IPv6 here?)", line)
+				t.Skipf("%v (no IPv6 here?)", err)
 			}
 			_, port, _ := net.SplitHostPort(addr)
 
@@ -92,8 +66,8 @@ func TestTCPListenerNamesChild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || got[0].PID != cmd.Process.Pid || got[0].Name != "holder.test" {
-				t.Fatalf("holders of 127.0.0.1:%s: %v, want holder.test (pid %d)", port, got, cmd.Process.Pid)
+			if len(got) != 1 || got[0].PID != pid || got[0].Name != "holder.test" {
+				t.Fatalf("holders of 127.0.0.1:%s: %v, want holder.test (pid %d)", port, got, pid)
 			}
 			if got, _ := TCPListener("localhost:" + port); len(got) != 1 {
 				t.Fatalf("holders of localhost:%s: %v", port, got)

@@ -4,69 +4,24 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/device/devicetest"
 	"github.com/ehc-agent/ehc-agent/drivers/idcard/vreader"
 	"github.com/ehc-agent/ehc-agent/protocol/ga467"
 )
 
-// recorder is a device.Sink that queues everything for the test to wait on. It never
-// blocks the driver: a full queue is counted and fails the test.
-type recorder struct {
-	reads    chan device.Read
-	states   chan device.State
-	overflow atomic.Int64
+// recorder queues what the device tells for the test to wait on.
+type recorder struct{ *devicetest.Recorder }
 
-	mu        sync.Mutex
-	allStates []device.State
-	allDrops  []device.Drop
-}
-
-func newRecorder() *recorder {
-	return &recorder{reads: make(chan device.Read, 1024), states: make(chan device.State, 1024)}
-}
-
-func (r *recorder) Read(x device.Read) {
-	select {
-	case r.reads <- x:
-	default:
-		r.overflow.Add(1)
-	}
-}
-
-func (r *recorder) State(x device.State) {
-	r.mu.Lock()
-	r.allStates = append(r.allStates, x)
-	r.mu.Unlock()
-	select {
-	case r.states <- x:
-	default:
-		r.overflow.Add(1)
-	}
-}
-
-func (r *recorder) Drop(x device.Drop) {
-	r.mu.Lock()
-	r.allDrops = append(r.allDrops, x)
-	r.mu.Unlock()
-}
-
-func (r *recorder) statesSoFar() []device.State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]device.State(nil), r.allStates...)
-}
+func newRecorder() *recorder { return &recorder{devicetest.NewRecorder(1024, 1024, 0)} }
 
 // dropped sums the bytes dropped so far by reason.
 func (r *recorder) dropped() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := map[string]int{}
-	for _, d := range r.allDrops {
+	for _, d := range r.DropsSoFar() {
 		m[d.Reason] += d.Bytes
 	}
 	return m
@@ -75,30 +30,20 @@ func (r *recorder) dropped() map[string]int {
 // waitState returns the next state change to want, skipping others.
 func (r *recorder) waitState(t testing.TB, want string) device.State {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case s := <-r.states:
-			if s.State == want {
-				return s
-			}
-		case <-deadline:
-			t.Fatalf("no %q state within 15s; states: %+v", want, r.statesSoFar())
-		}
-	}
+	return r.WaitState(t, want, 15*time.Second)
 }
 
 // waitRead returns the next card read.
 func (r *recorder) waitRead(t testing.TB) device.Read {
 	t.Helper()
 	select {
-	case x := <-r.reads:
+	case x := <-r.Reads:
 		if x.Driver != "idcard" || x.Kind != "card" || x.Card == nil || x.At.IsZero() || x.Device != "idcard-1" {
 			t.Fatalf("read metadata %+v", x)
 		}
 		return x
 	case <-time.After(20 * time.Second):
-		t.Fatalf("no card read within 20s; drops %v; states %+v", r.dropped(), r.statesSoFar())
+		t.Fatalf("no card read within 20s; drops %v; states %+v", r.dropped(), r.StatesSoFar())
 	}
 	panic("unreachable")
 }
@@ -106,7 +51,7 @@ func (r *recorder) waitRead(t testing.TB) device.Read {
 func (r *recorder) expectNoRead(t testing.TB) {
 	t.Helper()
 	select {
-	case x := <-r.reads:
+	case x := <-r.Reads:
 		t.Fatalf("unexpected card read %+v", x.Card)
 	default:
 	}
@@ -151,24 +96,9 @@ func start(t testing.TB, c Config) (*Device, *recorder) {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return within 5s of cancel")
-		}
-		st := rec.statesSoFar()
-		if len(st) == 0 || st[len(st)-1].State != device.StateStopped {
-			t.Errorf("last state is not stopped: %+v", st)
-		}
-		if n := rec.overflow.Load(); n > 0 {
+	devicetest.Run(t, d, rec, 5*time.Second, func() {
+		devicetest.CheckStopped(t, rec.StatesSoFar())
+		if n := rec.Overflow.Load(); n > 0 {
 			t.Errorf("%d sink events overflowed the test's queues", n)
 		}
 	})

@@ -1,7 +1,6 @@
 package idcard
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/drivers/idcard/vreader"
 	"github.com/ehc-agent/ehc-agent/drivers/serial"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/protocol/ga467"
 )
 
@@ -196,9 +196,9 @@ func TestSilentReader(t *testing.T) {
 	for st.Reason != ReasonNoAnswer {
 		st = rec.waitState(t, device.StateConnecting)
 	}
-	for _, s := range rec.statesSoFar() {
+	for _, s := range rec.StatesSoFar() {
 		if s.State == device.StateConnected {
-			t.Fatalf("connected to a silent reader: %+v", rec.statesSoFar())
+			t.Fatalf("connected to a silent reader: %+v", rec.StatesSoFar())
 		}
 	}
 	vr.SetFaults(vreader.Faults{})
@@ -277,7 +277,7 @@ func TestNewRefuses(t *testing.T) {
 // No log line carries the card's data, at any level.
 func TestNoPersonalDataLogged(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	vr := reader(t, vreader.Config{Faults: vreader.Faults{BadCHK: 1}})
 	_, rec := start(t, Config{Path: vr.Link(), Logger: log})
@@ -295,21 +295,4 @@ func TestNoPersonalDataLogged(t *testing.T) {
 			t.Fatalf("log holds %q:\n%s", s, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

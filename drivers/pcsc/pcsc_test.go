@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/device/devicetest"
 	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
 	"github.com/ehc-agent/ehc-agent/drivers/vcard"
 	"github.com/ehc-agent/ehc-agent/drivers/vcard/pcscdtest"
@@ -131,20 +132,7 @@ func run(t testing.TB, c pcsc.Config) *sink {
 		t.Fatal(err)
 	}
 	s := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, s) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Errorf("Run did not return within 2 s of its context's end")
-		}
-	})
+	devicetest.Run(t, d, s, 2*time.Second, nil)
 	return s
 }
 

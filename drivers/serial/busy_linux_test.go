@@ -2,39 +2,14 @@ package serial
 
 import (
 	"fmt"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
+	"github.com/ehc-agent/ehc-agent/drivers/holder/holdertest"
 )
-
-// holdExclusive gives the slave of a new pty to a child process (sleep, as its stdin)
-// after setting TIOCEXCL on it, as a program that opened the port with exclusive access
-// would (NationECCode, minicom, go.bug.st/serial itself); the test keeps no slave fd.
-func holdExclusive(t *testing.T) (path string, pid int) {
-	t.Helper()
-	master, slave, err := vscanner.OpenRawPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCEXCL, 0); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sleep", "120")
-	cmd.Stdin = slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	path = slave.Name()
-	slave.Close()
-	return path, cmd.Process.Pid
-}
 
 // withoutSysAdmin runs f on an OS thread of its own without CAP_SYS_ADMIN in its
 // effective set: root bypasses TIOCEXCL with it, and tests here often run as root. The
@@ -67,7 +42,7 @@ func withoutSysAdmin(t *testing.T, f func()) {
 // Issue #12: a port another process holds exclusively is port_busy, and the state's
 // detail names that process by name and pid.
 func TestPortBusyNamesHolder(t *testing.T) {
-	path, pid := holdExclusive(t)
+	path, pid := holdertest.ExclusivePTY(t)
 	d, err := New(Config{Name: "scanner-1", Path: path, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

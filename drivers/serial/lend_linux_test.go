@@ -124,7 +124,7 @@ func TestLendWhileScanning(t *testing.T) {
 		t.Fatalf("borrower read %q", got)
 	}
 	rec.expectNoRead(t, 300*time.Millisecond)
-	if all := rec.statesSoFar(); all[len(all)-1].State != device.StateLent {
+	if all := rec.StatesSoFar(); all[len(all)-1].State != device.StateLent {
 		t.Fatalf("state changed while lent: %+v", all[len(all)-1])
 	}
 	sdk.close()
@@ -143,7 +143,7 @@ func TestLendWhileScanning(t *testing.T) {
 	if err := d.Reclaim(ctx); !errors.Is(err, device.ErrNotLent) {
 		t.Fatalf("reclaim of a device not lent: %v", err)
 	}
-	if drops := rec.dropsSoFar(); len(drops) > 0 {
+	if drops := rec.DropsSoFar(); len(drops) > 0 {
 		t.Fatalf("drops: %+v", drops)
 	}
 }
@@ -183,7 +183,7 @@ func TestLendFinishesScanInProgress(t *testing.T) {
 		t.Fatal("lend did not return")
 	}
 	rec.waitState(t, device.StateLent)
-	if drops := rec.dropsSoFar(); len(drops) > 0 {
+	if drops := rec.DropsSoFar(); len(drops) > 0 {
 		t.Fatalf("drops: %+v", drops)
 	}
 }
@@ -257,7 +257,7 @@ func TestLendWhileDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.expectNoRead(t, 300*time.Millisecond)
-	if all := rec.statesSoFar(); all[len(all)-1].State != device.StateLent {
+	if all := rec.StatesSoFar(); all[len(all)-1].State != device.StateLent {
 		t.Fatalf("driver reopened while lent: %+v", all[len(all)-1])
 	}
 	if err := d.Reclaim(ctx); err != nil {

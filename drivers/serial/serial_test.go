@@ -62,7 +62,7 @@ func TestLineFramings(t *testing.T) {
 			for _, p := range payloads {
 				rec.expectRead(t, p, tc.aim)
 			}
-			if d := rec.dropsSoFar(); len(d) > 0 {
+			if d := rec.DropsSoFar(); len(d) > 0 {
 				t.Fatalf("drops: %+v", d)
 			}
 		})
@@ -167,7 +167,7 @@ func TestSSIRepetitiveResend(t *testing.T) {
 			if st.NAKs != 2 || st.Retransmits != 2 || st.Timeouts != 0 || st.Scans != 2 {
 				t.Fatalf("want 2 scans, 2 NAKs and resends, no time-outs: %+v", st)
 			}
-			for _, d := range rec.dropsSoFar() {
+			for _, d := range rec.DropsSoFar() {
 				if d.Reason != framing.ReasonBadChecksum {
 					t.Errorf("drop %+v", d)
 				}
@@ -217,7 +217,7 @@ func TestTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.expectRead(t, "CODE-2", "")
-	if dr := rec.dropsSoFar(); len(dr) > 0 {
+	if dr := rec.DropsSoFar(); len(dr) > 0 {
 		t.Fatalf("drops: %+v", dr)
 	}
 
@@ -277,7 +277,7 @@ func TestReplug50(t *testing.T) {
 	slices.Sort(lat)
 	t.Logf("plug-to-connected over %d replugs: min %v, p50 %v, p90 %v, max %v",
 		len(lat), lat[0], lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1])
-	if d := rec.dropsSoFar(); len(d) > 0 {
+	if d := rec.DropsSoFar(); len(d) > 0 {
 		t.Fatalf("drops: %+v", d)
 	}
 }
@@ -334,7 +334,7 @@ func TestBackToBack10000(t *testing.T) {
 	if lost+merged+split+other > 0 {
 		t.Fatalf("lost %d, merged %d, split %d, other %d", lost, merged, split, other)
 	}
-	if d := rec.dropsSoFar(); len(d) > 0 {
+	if d := rec.DropsSoFar(); len(d) > 0 {
 		t.Fatalf("drops: %+v", d)
 	}
 }
@@ -365,7 +365,7 @@ func TestJunk(t *testing.T) {
 		total, reasons := 0, map[string]int{}
 		for total < 64<<10 {
 			select {
-			case d := <-rec.drops:
+			case d := <-rec.Drops:
 				total += d.Bytes
 				reasons[d.Reason] += d.Bytes
 			case <-time.After(10 * time.Second):

@@ -16,6 +16,7 @@ import (
 	"go.bug.st/serial/enumerator"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/device/devicetest"
 	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
 )
 
@@ -372,19 +373,6 @@ func waitWatches(t testing.TB, ok func(watchCount) bool, what string) {
 func runDevice(t testing.TB, d *Device) *recorder {
 	t.Helper()
 	rec := newRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return within 5s of cancel")
-		}
-	})
+	devicetest.Run(t, d, rec, 5*time.Second, nil)
 	return rec
 }

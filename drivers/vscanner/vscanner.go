@@ -196,10 +196,10 @@ func (s *Scanner) Plug() error {
 		return err
 	}
 	if s.cfg.Link != "" {
-		if err := replaceSymlink(p.path, s.cfg.Link); err != nil {
+		if err := ReplaceSymlink(p.path, s.cfg.Link); err != nil {
 			p.master.Close()
 			p.slave.Close()
-			return err
+			return fmt.Errorf("vscanner: link: %w", err)
 		}
 	}
 	p.readerDone = make(chan struct{})
@@ -231,18 +231,19 @@ func openPlugged() (*plugged, error) {
 	return &plugged{master: m, slave: sl, path: sl.Name()}, nil
 }
 
-// replaceSymlink points link at target in one rename, so a host opening link at any
-// moment sees either the old target or the new one, never no link at all.
-func replaceSymlink(target, link string) error {
+// ReplaceSymlink points link at target in one rename, so a host opening link at any
+// moment sees either the old target or the new one, never no link at all. The other
+// virtual devices (vprinter) link their ptys this way too.
+func ReplaceSymlink(target, link string) error {
 	var r [6]byte
 	rand.Read(r[:])
 	tmp := link + ".tmp-" + hex.EncodeToString(r[:])
 	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("vscanner: link: %w", err)
+		return err
 	}
 	if err := os.Rename(tmp, link); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("vscanner: link: %w", err)
+		return err
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package vscanner
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,17 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 	"github.com/ehc-agent/ehc-agent/protocol/ssi"
 )
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var unhex = hextest.Decode
 
 // host is the other end of the pty as a plain file: what a host reads and writes.
 type host struct {

@@ -110,3 +110,22 @@ func TestWindowsBuildHasNoGousb(t *testing.T) {
 		}
 	}
 }
+
+// Test-support packages (pcscdtest, fleettest, holdertest: named for what they stand
+// up, ending in "test") start processes and fail tests: only tests, and other such
+// packages, may import them, never what ships.
+func TestTestSupportOnlyInTests(t *testing.T) {
+	isSupport := func(path string) bool {
+		return strings.HasPrefix(path, mod+"/") && strings.HasSuffix(path, "test")
+	}
+	for _, p := range list(t, nil, "./...") {
+		if isSupport(p.ImportPath) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if isSupport(imp) {
+				t.Errorf("%s imports the test-support package %s", p.ImportPath, imp)
+			}
+		}
+	}
+}

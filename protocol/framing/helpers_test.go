@@ -2,21 +2,14 @@ package framing
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 )
 
-func hx(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+var hx = hextest.Decode
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 

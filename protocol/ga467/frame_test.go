@@ -2,21 +2,14 @@ package ga467
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 )
 
 // unhex turns the spaced hex of CARDS.md into bytes.
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var unhex = hextest.Decode
 
 // The host frames of CARDS.md, byte for byte, from the constants and from the encoder.
 func TestSpecCommands(t *testing.T) {

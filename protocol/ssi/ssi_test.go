@@ -2,21 +2,14 @@ package ssi
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 )
 
 // hx decodes space-separated hex, the way SCANNERS.md writes bytes.
-func hx(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+var hx = hextest.Decode
 
 func rep(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 

@@ -6,16 +6,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 )
 
-func hx(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+var hx = hextest.Decode
 
 // TestLookupSpecBytes: every trigger frame of SCANNERS.md, byte for byte.
 func TestLookupSpecBytes(t *testing.T) {

@@ -16,6 +16,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ehc-agent/ehc-agent/agent/platformsim"
+	"github.com/ehc-agent/ehc-agent/agent/uplink"
+	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
 
 var agentBin string
@@ -81,7 +85,14 @@ type agentProc struct {
 
 func startAgent(t *testing.T, cfg string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, cmd: exec.Command(agentBin, "run", "--config", cfg), done: make(chan error, 1)}
+	return startAgentArgs(t, agentBin, "run", "--config", cfg)
+}
+
+// startAgentArgs starts the agent as the command args (the agent binary, or a program
+// that runs it) and collects its output until the test ends.
+func startAgentArgs(t *testing.T, args ...string) *agentProc {
+	t.Helper()
+	a := &agentProc{t: t, cmd: exec.Command(args[0], args[1:]...), done: make(chan error, 1)}
 	a.cmd.Stderr = &lockedWriter{w: &a.stderr, mu: &a.mu}
 	out, err := a.cmd.StdoutPipe()
 	if err != nil {
@@ -160,10 +171,7 @@ func writeConfig(t *testing.T, path, stateDir, trustDir string, devices string) 
 
 func TestRunReloadStopRestart(t *testing.T) {
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	code, err := exec.Command(agentBin, "sim", "code", "--keys", keys).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -209,4 +217,53 @@ func TestRunReloadStopRestart(t *testing.T) {
 	if strings.Contains(b.stderr.String(), "6225881234567890123") {
 		t.Fatal("a payment code reached the log unmasked")
 	}
+}
+
+// simKeys makes a trust store with `<bin> sim keys` in dir/keys and gives its path.
+func simKeys(tb testing.TB, bin, dir string) string {
+	tb.Helper()
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(bin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
+		tb.Fatalf("sim keys: %v\n%s", err, out)
+	}
+	return keys
+}
+
+// startPlatform runs the platform emulator with o on loopback until the test ends,
+// knowing terminal T-1 by the key an agent with this state_dir uses (made here if
+// there is none yet).
+func startPlatform(tb testing.TB, state string, o platformsim.Options) *platformsim.Server {
+	tb.Helper()
+	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o.Terminals = map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}
+	sim, err := platformsim.New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+// runAgent runs the agent binary with args to its end, its stdout and stderr to the
+// writers given (one for both: combined, as CombinedOutput does), and gives its exit
+// status; failing to run it at all fails the test.
+func runAgent(t *testing.T, stdout, stderr io.Writer, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(agentBin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }

@@ -60,10 +60,7 @@ func BenchmarkCardToEvent(b *testing.B) {
 	bin := agentBenchBin(b)
 	d := pcscdtest.Start(b)
 	dir := b.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(bin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		b.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(b, bin, dir)
 	pin := filepath.Join(dir, "psam.pin")
 	if err := os.WriteFile(pin, []byte("123456\n"), 0o600); err != nil {
 		b.Fatal(err)

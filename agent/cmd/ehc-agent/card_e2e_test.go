@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -64,10 +63,7 @@ func pinFile(t *testing.T) string {
 func TestCardsThroughTheAgent(t *testing.T) {
 	d := pcscdtest.Start(t)
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	cfg := filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfg, filepath.Join(dir, "state"), keys, fmt.Sprintf(
 		"  - {name: desk-reader, driver: pcsc, pcsc: {reader: %q, psam_reader: %q, psam_pin_file: %s}}\n",
@@ -113,10 +109,7 @@ func TestCardsThroughTheAgent(t *testing.T) {
 func TestAgentSurvivesPCSCDRestart(t *testing.T) {
 	d := pcscdtest.Start(t)
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	cfg := filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfg, filepath.Join(dir, "state"), keys, fmt.Sprintf("  - {name: r, driver: pcsc, pcsc: {reader: %q}}\n", d.Readers[0]))
 	a := startAgent(t, cfg)
@@ -156,17 +149,8 @@ func TestCardReadCommand(t *testing.T) {
 	pin := pinFile(t)
 	read := func(args ...string) (event.Event, string, int) {
 		t.Helper()
-		cmd := exec.Command(agentBin, append([]string{"card", "read", "--reader", d.Readers[0], "--timeout", "5s"}, args...)...)
 		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		code := runAgent(t, &stdout, &stderr, append([]string{"card", "read", "--reader", d.Readers[0], "--timeout", "5s"}, args...)...)
 		var e event.Event
 		if stdout.Len() > 0 {
 			if err := json.Unmarshal(stdout.Bytes(), &e); err != nil {

@@ -5,7 +5,7 @@ package main
 // exactly once with seq 1..N and no gap.
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,10 +19,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/ehc-agent/ehc-agent/agent/platformsim"
-	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
-	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
 
@@ -33,24 +31,9 @@ func TestKill9DeliversExactlyOnce(t *testing.T) {
 		chunk     = 150 // scans offered to one run; a kill ends most runs before the last
 	)
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	state := filepath.Join(dir, "state")
-	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := platformsim.New(platformsim.Options{DataDir: filepath.Join(dir, "platform"), TrustDir: keys, Seed: 7,
-		Terminals: map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startPlatform(t, state, platformsim.Options{DataDir: filepath.Join(dir, "platform"), TrustDir: keys, Seed: 7})
 	// Lost answers and errors make the agent resend batches the platform already
 	// holds, which is what a kill between the platform's commit and ours does too.
 	sim.SetFaults(platformsim.Faults{ErrorRate: 0.1, DropRate: 0.1})
@@ -166,24 +149,10 @@ func BenchmarkAgentQueued100k(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(bin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		b.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(b, bin, dir)
 	state := filepath.Join(dir, "state")
-	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	sim := startPlatform(b, state, platformsim.Options{TrustDir: keys}) // makes state/terminal.key, and so state
 	fillOutbox(b, state, n)
-	sim, err := platformsim.New(platformsim.Options{TrustDir: keys, Terminals: map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Close()
 	sim.Down(time.Hour)
 	codes := filepath.Join(dir, "codes.txt")
 	os.WriteFile(codes, nil, 0o600)
@@ -274,25 +243,10 @@ func procMemory(b *testing.B, pid int) map[string]float64 {
 // back, and the next run delivers them.
 func TestQueueCommands(t *testing.T) {
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	state := filepath.Join(dir, "state")
-	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A platform that finds every event too large: all are dead-lettered.
-	strict, err := platformsim.New(platformsim.Options{TrustDir: keys, MaxEventBytes: 10,
-		Terminals: map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := strict.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer strict.Close()
+	strict := startPlatform(t, state, platformsim.Options{TrustDir: keys, MaxEventBytes: 10})
 	codes := filepath.Join(dir, "codes.txt")
 	os.WriteFile(codes, []byte("6225881234567890123\nHELLO\n"), 0o600)
 	cfg := filepath.Join(dir, "agent.yaml")
@@ -302,15 +256,9 @@ func TestQueueCommands(t *testing.T) {
 	}
 	writeCfg(strict.URL())
 	queue := func(args ...string) (string, int) {
-		out, err := exec.Command(agentBin, append([]string{"queue"}, append(args, "--config", cfg)...)...).CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return string(out), ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
+		var out bytes.Buffer
+		code := runAgent(t, &out, &out, append([]string{"queue"}, append(args, "--config", cfg)...)...)
+		return out.String(), code
 	}
 
 	a := startAgent(t, cfg)
@@ -337,14 +285,7 @@ func TestQueueCommands(t *testing.T) {
 	}
 
 	// With the cause fixed at the platform, the next run delivers both, in seq order.
-	ok, err := platformsim.New(platformsim.Options{TrustDir: keys, Terminals: map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ok.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer ok.Close()
+	ok := startPlatform(t, state, platformsim.Options{TrustDir: keys})
 	writeCfg(ok.URL())
 	os.WriteFile(codes, nil, 0o600)
 	b := startAgent(t, cfg)

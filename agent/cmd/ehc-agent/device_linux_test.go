@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,10 +34,7 @@ type lendAgent struct {
 
 func startLendAgent(t *testing.T) *lendAgent {
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	vs, err := vscanner.New(vscanner.Config{Link: filepath.Join(dir, "scanner")})
 	if err != nil {
 		t.Fatal(err)
@@ -143,17 +138,8 @@ func (a *lendAgent) waitState(name, want string, within time.Duration) map[strin
 // cli runs `ehc-agent device …` against the running agent.
 func (a *lendAgent) cli(args ...string) (string, string, int) {
 	a.t.Helper()
-	cmd := exec.Command(agentBin, append([]string{"device", "--config", a.cfg}, args...)...)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		a.t.Fatal(err)
-	}
+	code := runAgent(a.t, &out, &errb, append([]string{"device", "--config", a.cfg}, args...)...)
 	return out.String(), errb.String(), code
 }
 

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -296,16 +294,9 @@ func must(b []byte, err error) []byte {
 func TestFleetCommandsExitStatus(t *testing.T) {
 	s := startFleetSite(t)
 	run := func(args ...string) (int, string) {
-		cmd := exec.Command(agentBin, args...)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(out)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
+		var out bytes.Buffer
+		code := runAgent(t, &out, &out, args...)
+		return code, out.String()
 	}
 	base := append([]string{"fleet", "send", "--key", s.keyFile, "--timeout", "5s"}, s.flags...)
 	if code, out := run(append(base, "--terminal", "K-0001", "trigger", "device=nowhere")...); code != 1 || !strings.Contains(out, "refused: unknown_device") {

@@ -3,15 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/agent/platformsim"
-	"github.com/ehc-agent/ehc-agent/agent/uplink"
-	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
 
 // An ehc_online code is resolved at the platform (PLATFORM.md /codes/resolve) before
@@ -19,15 +16,8 @@ import (
 // down → pending. The identity reaches the console only masked.
 func TestOnlineCodesResolvedAtPlatform(t *testing.T) {
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if out, err := exec.Command(agentBin, "sim", "keys", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sim keys: %v\n%s", err, out)
-	}
+	keys := simKeys(t, agentBin, dir)
 	state := filepath.Join(dir, "state")
-	key, _, err := uplink.LoadOrCreateKey(filepath.Join(state, "terminal.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	known := strings.Repeat("AB", 32) + ":1"
 	unknown := strings.Repeat("CD", 32) + ":2"
 	pdir := filepath.Join(dir, "platform")
@@ -35,15 +25,7 @@ func TestOnlineCodesResolvedAtPlatform(t *testing.T) {
 	os.WriteFile(filepath.Join(pdir, "codes.json"), []byte(fmt.Sprintf(
 		`{%q: {"ehc_id": "%s", "id_type": "01", "id_number": "110101198001011234", "name": "张三丰"}}`,
 		known, strings.Repeat("E1", 32))), 0o600)
-	sim, err := platformsim.New(platformsim.Options{DataDir: pdir, TrustDir: keys,
-		Terminals: map[string]*sm2sig.PublicKey{"T-1": sm2sig.Public(key)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startPlatform(t, state, platformsim.Options{DataDir: pdir, TrustDir: keys})
 
 	fifo := filepath.Join(dir, "codes.txt")
 	// The lowercase, full-width-colon form a phone app may emit is normalised first.

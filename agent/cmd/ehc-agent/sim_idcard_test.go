@@ -137,19 +137,7 @@ func (w *simIDCardStderr) String() string {
 func TestSimIDCardProcess(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "idcard")
 	profile := filepath.Join("..", "..", "..", "configs", "profiles", "idcard-long-term.yaml")
-	cmd := exec.Command(agentBin, "sim", "idcard", "--link", link, "--profile", profile, "--baud", "0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	first, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, "pty /dev/pts/") || !strings.HasSuffix(first, " link "+link+"\n") {
-		t.Fatalf("first line %q, %v", first, err)
-	}
+	cmd := startSimProcess(t, link, "idcard", "--link", link, "--profile", profile, "--baud", "0")
 	host, err := goserial.Open(link, &goserial.Mode{BaudRate: 115200})
 	if err != nil {
 		t.Fatal(err)
@@ -172,20 +160,7 @@ func TestSimIDCardProcess(t *testing.T) {
 	if got != want {
 		t.Fatalf("find answered % X", got)
 	}
-	cmd.Process.Signal(os.Interrupt)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit after SIGINT")
-	}
-	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("link left behind: %v", err)
-	}
+	interruptSimProcess(t, cmd, link)
 
 	for _, args := range [][]string{
 		{"sim", "idcard", "--link", link},

@@ -9,32 +9,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/printer"
+	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/protocol/escpos"
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
-
-// lockedBuffer is a stderr the printer's goroutine writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
@@ -74,7 +56,7 @@ func TestSimPrinter(t *testing.T) {
 			defer cancel()
 			outR, outW := io.Pipe()
 			cmdR, cmdW := io.Pipe()
-			stderr := &lockedBuffer{}
+			stderr := &logtest.Buffer{}
 			done := make(chan error, 1)
 			go func() { done <- runSimPrinter(ctx, outW, stderr, cmdR, o) }()
 			first, err := bufio.NewReader(outR).ReadString('\n')

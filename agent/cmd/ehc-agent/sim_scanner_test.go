@@ -119,19 +119,7 @@ func TestSimScannerProcess(t *testing.T) {
 	link := filepath.Join(dir, "scanner")
 	codes := filepath.Join(dir, "codes.txt")
 	os.WriteFile(codes, []byte("ONE\nTWO\n"), 0o600)
-	cmd := exec.Command(agentBin, "sim", "scanner", "--link", link, "--codes", codes, "--baud", "0", "--interval", "1ms", "--repeat")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	first, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, "pty /dev/pts/") || !strings.HasSuffix(first, " link "+link+"\n") {
-		t.Fatalf("first line %q, %v", first, err)
-	}
+	cmd := startSimProcess(t, link, "scanner", "--link", link, "--codes", codes, "--baud", "0", "--interval", "1ms", "--repeat")
 	host, err := os.OpenFile(link, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +135,33 @@ func TestSimScannerProcess(t *testing.T) {
 		}
 		got += string(buf[:n])
 	}
+	interruptSimProcess(t, cmd, link)
+}
+
+// startSimProcess runs `ehc-agent sim <args>`, a device whose pty is linked at link,
+// until the test ends, and checks its first line names the pty and the link.
+func startSimProcess(t *testing.T, link string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(agentBin, append([]string{"sim"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	first, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "pty /dev/pts/") || !strings.HasSuffix(first, " link "+link+"\n") {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	return cmd
+}
+
+// interruptSimProcess sends SIGINT: the sim must exit with status 0 within 10 s and
+// take its link away.
+func interruptSimProcess(t *testing.T, cmd *exec.Cmd, link string) {
+	t.Helper()
 	cmd.Process.Signal(os.Interrupt)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()

@@ -19,36 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/drivers/holder/holdertest"
 	"github.com/ehc-agent/ehc-agent/drivers/vcard/pcscdtest"
-	"github.com/ehc-agent/ehc-agent/drivers/vscanner"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 )
-
-// heldPort is a pty whose slave a `sleep` holds with TIOCEXCL set, as a program with
-// the port open exclusively would; the test keeps only the master.
-func heldPort(t *testing.T) (path string, pid int) {
-	t.Helper()
-	master, slave, err := vscanner.OpenRawPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCEXCL, 0); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sleep", "300")
-	cmd.Stdin = slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	path = slave.Name()
-	slave.Close()
-	return path, cmd.Process.Pid
-}
 
 // startAgentNoSysAdmin starts the agent like startAgent, but as root without
 // CAP_SYS_ADMIN, which would let it open a tty another process holds with TIOCEXCL:
@@ -63,26 +38,7 @@ func startAgentNoSysAdmin(t *testing.T, cfg string) *agentProc {
 		}
 		args = append([]string{sp, "--bounding-set", "-sys_admin", "--"}, args...)
 	}
-	a := &agentProc{t: t, cmd: exec.Command(args[0], args[1:]...), done: make(chan error, 1)}
-	a.cmd.Stderr = &lockedWriter{w: &a.stderr, mu: &a.mu}
-	out, err := a.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.lines = append(a.lines, sc.Text())
-			a.mu.Unlock()
-		}
-		a.done <- a.cmd.Wait()
-	}()
-	t.Cleanup(func() { a.cmd.Process.Kill() })
-	return a
+	return startAgentArgs(t, args...)
 }
 
 func doctorOut(t *testing.T, cfg string) string {
@@ -139,7 +95,7 @@ func TestDoctorShowsStatesOfRunningAgent(t *testing.T) {
 	if err := os.Remove(filepath.Join(trustDir, "keyset.json")); err != nil {
 		t.Fatal(err)
 	}
-	port, sleepPID := heldPort(t)
+	port, sleepPID := holdertest.ExclusivePTY(t)
 	addr := freePort(t)
 	t.Setenv("EHC_AGENT_API_LISTEN", addr) // doctor and the agent read the same address
 	cfg := filepath.Join(dir, "agent.yaml")
@@ -226,7 +182,7 @@ func TestDoctorShowsStatesWithoutAgent(t *testing.T) {
 	if _, err := issuer.GenerateKeys(trustDir, issuer.GenerateOptions{Now: time.Now().AddDate(-1, 0, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	port, sleepPID := heldPort(t)
+	port, sleepPID := holdertest.ExclusivePTY(t)
 
 	// A loopback service of the hospital's on the API's port.
 	py, err := exec.LookPath("python3")

@@ -3,7 +3,6 @@ package vreader
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	goserial "go.bug.st/serial"
 
 	"github.com/ehc-agent/ehc-agent/protocol/ga467"
+	"github.com/ehc-agent/ehc-agent/protocol/hextest"
 )
 
 // host is the other end of the pty: a raw port, commands written by hand.
@@ -66,14 +66,7 @@ func (h *host) ask(cmd []byte) (frame []byte, dropped int) {
 	}
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var unhex = hextest.Decode
 
 func newReader(t *testing.T, c Config) *Reader {
 	t.Helper()

@@ -3,8 +3,6 @@ package vprinter
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -90,10 +88,10 @@ func NewPTY(c Config) (*Printer, error) {
 	p := newPrinter(c)
 	p.master, p.slave, p.path = m, s, s.Name()
 	if c.Link != "" {
-		if err := replaceSymlink(p.path, c.Link); err != nil {
+		if err := vscanner.ReplaceSymlink(p.path, c.Link); err != nil {
 			m.Close()
 			s.Close()
-			return nil, err
+			return nil, fmt.Errorf("vprinter: link: %w", err)
 		}
 	}
 	go p.readPTY()
@@ -451,20 +449,4 @@ func (p *Printer) addJob(j Job) {
 func (p *Printer) notify() {
 	close(p.wake)
 	p.wake = make(chan struct{})
-}
-
-// replaceSymlink points link at target in one rename, so a host opening link at any
-// moment sees the old target or the new one, never no link at all.
-func replaceSymlink(target, link string) error {
-	var r [6]byte
-	rand.Read(r[:])
-	tmp := link + ".tmp-" + hex.EncodeToString(r[:])
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("vprinter: link: %w", err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("vprinter: link: %w", err)
-	}
-	return nil
 }

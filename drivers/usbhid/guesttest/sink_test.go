@@ -3,7 +3,6 @@
 package guesttest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/device/devicetest"
 )
 
 // sink collects what a driver reports, for the test goroutine to wait on.
@@ -62,20 +62,8 @@ func (s *sink) waitRead(t *testing.T, within time.Duration) device.Read {
 
 // runDevice runs dev until the test ends, and checks that Run then returns nil at once.
 func runDevice(t *testing.T, dev device.Device, s *sink) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx, s) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return within 5s of cancel")
-		}
-	})
+	t.Helper()
+	devicetest.Run(t, dev, s, 5*time.Second, nil)
 }
 
 // host asks the host (QEMU's side) to act.
