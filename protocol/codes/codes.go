@@ -59,9 +59,9 @@ type Result struct {
 	Scheme string // payment only: one of the Scheme constants
 
 	// Normalized is, for ehc_online, the uppercase hex, ":" and the digits (a
-	// full-width colon becomes ":"); for the other recognised types and for
-	// unrecognised payloads, the payload itself. It is empty when Reason is too_long
-	// or bad_bytes: such a payload is neither bounded nor text.
+	// full-width colon becomes ":"), the form the platform resolves. It is empty for
+	// every other type: there the payload itself is the code, and a copy of it (up to
+	// MaxPayload bytes, per scan) would be the costliest part of classifying.
 	Normalized string
 
 	// Masked is, for payment and insurance, the payload as mask.Number shows it; it is
@@ -84,24 +84,22 @@ func Classify(payload []byte, opts *Options) Result {
 		return Result{Type: TypeUnknown, Reason: ReasonBadBytes}
 	}
 	if ehc1.HasPrefix(payload) {
-		return Result{Type: TypeEHCOffline, Normalized: string(payload)}
+		return Result{Type: TypeEHCOffline}
 	}
 	if n, ok := ehcOnline(payload); ok {
 		return Result{Type: TypeEHCOnline, Normalized: n}
 	}
 	if scheme := paymentScheme(payload); scheme != "" {
-		s := string(payload)
-		return Result{Type: TypePayment, Scheme: scheme, Normalized: s, Masked: mask.Number(s)}
+		return Result{Type: TypePayment, Scheme: scheme, Masked: mask.Number(string(payload))}
 	}
 	if opts != nil {
 		for _, re := range opts.Insurance {
 			if re != nil && re.Match(payload) {
-				s := string(payload)
-				return Result{Type: TypeInsurance, Normalized: s, Masked: mask.Number(s)}
+				return Result{Type: TypeInsurance, Masked: mask.Number(string(payload))}
 			}
 		}
 	}
-	return Result{Type: TypeUnknown, Normalized: string(payload), Reason: ReasonUnrecognised}
+	return Result{Type: TypeUnknown, Reason: ReasonUnrecognised}
 }
 
 // isText reports whether p is UTF-8 with no C0 control byte and no DEL, in one pass.
