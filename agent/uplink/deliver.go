@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +297,7 @@ func (u *Uplink) settle(b []outbox.Record, body []byte) outcome {
 			u.log.Error("delivered events not recorded", "reason", "outbox_write", "err", err)
 			return outcome{v: retry, reason: "outbox_write"}
 		}
+		u.log.Debug("events delivered", "events", len(delivered), "delivered_through", slices.Max(delivered))
 	}
 	for _, d := range rejected {
 		u.deadLetter(d.rec, d.reason)
