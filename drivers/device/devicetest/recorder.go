@@ -96,3 +96,13 @@ func (r *Recorder) WaitState(t testing.TB, want string, within time.Duration) de
 		}
 	}
 }
+
+// CheckStopped fails the test unless the device's last state was stopped and every
+// event it sent fitted the queues: what a test could not see, it must not pass over.
+func (r *Recorder) CheckStopped(t testing.TB) {
+	t.Helper()
+	CheckStopped(t, r.StatesSoFar())
+	if n := r.Overflow.Load(); n > 0 {
+		t.Errorf("%d sink events overflowed the test's queues", n)
+	}
+}
