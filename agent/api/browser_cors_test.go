@@ -22,6 +22,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 )
 
 // seen is one request as the API server received and answered it.
@@ -113,8 +114,8 @@ fetch(%q, {headers: {Authorization: "Bearer " + %q}})
 // runPage opens url and returns what the page showed.
 func runPage(t *testing.T, ctx context.Context, url string) string {
 	t.Helper()
-	do(t, ctx, 20*time.Second, "run "+url, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(`body[data-done="1"]`)))
-	return value(t, ctx, "read the outcome", chromedp.Evaluate[string](`document.getElementById("out").textContent`))
+	chromiumtest.Do(t, ctx, 20*time.Second, "run "+url, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(`body[data-done="1"]`)))
+	return chromiumtest.Value(t, ctx, "read the outcome", chromedp.Evaluate[string](`document.getElementById("out").textContent`))
 }
 
 // TestAllowedOriginReadsStatusInBrowser: a page served from an allowed origin on another
@@ -123,7 +124,7 @@ func runPage(t *testing.T, ctx context.Context, url string) string {
 // then is the GET sent. A page from an origin not allowed gets its preflight refused and
 // never sends the GET.
 func TestAllowedOriginReadsStatusInBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromiumtest.Start(t)
 	allowedLn, allowed := listen(t)
 	otherLn, other := listen(t)
 	rec := serveRecorded(t, allowed)
@@ -237,7 +238,7 @@ func TestChromiumHonoursPolicyFile(t *testing.T) {
 			kioskPage(t, inLn, rec.url)
 			kioskPage(t, outLn, rec.url)
 			installPolicy(t, map[string][]string{name: append(slices.Clone(example[name]), inPolicy)})
-			ctx := browser(t, chromedp.Flag("ip-address-space-overrides",
+			ctx := chromiumtest.Start(t, chromedp.Flag("ip-address-space-overrides",
 				strings.TrimPrefix(inPolicy, "http://")+"=public,"+strings.TrimPrefix(notInPolicy, "http://")+"=public"))
 
 			out := runPage(t, ctx, inPolicy)

@@ -1,13 +1,10 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,94 +13,21 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/api"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
 
-// browser starts Debian's headless Chromium for the test, with extra flags if given.
-// Without chromium the test fails in CI (CI=true: scripts/install-deps.sh installs it)
-// and is skipped elsewhere.
-func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed; scripts/install-deps.sh installs it (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install chromium, or bash scripts/install-deps.sh); skipping the browser test")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // root in CI; the sandbox needs an unprivileged user
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 860),
-	)
-	opts = append(opts, extra...)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); acancel() }) // closes the browser and waits for it to exit
-	// The browser lives as long as the context of this first call, so it has no
-	// timeout; the allocator bounds the start itself (reading the DevTools address).
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	return ctx
-}
-
-// do runs steps with a timeout of their own.
-func do(t *testing.T, ctx context.Context, timeout time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// value runs one action that returns a value.
-func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
-}
-
-// artifact is where a screenshot is kept after the test: $EHC_TEST_ARTIFACTS, or a
-// directory in the system's temporary directory.
-func artifact(t *testing.T, name string) string {
-	dir := os.Getenv("EHC_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "ehc-agent-test-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, name)
-}
-
 func TestDemoPageInBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromiumtest.Start(t)
 	h := start(t, nil)
 	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
 
-	do(t, ctx, 20*time.Second, "open the demo page",
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
 		chromedp.Navigate(h.url+"/demo/#token="+testToken),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="connected"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
 	)
-	href := value(t, ctx, "read the URL", chromedp.Evaluate[string](`location.href`))
+	href := chromiumtest.Value(t, ctx, "read the URL", chromedp.Evaluate[string](`location.href`))
 	if strings.Contains(href, testToken) {
 		t.Errorf("the token stays in the address bar: %s", href)
 	}
@@ -111,16 +35,16 @@ func TestDemoPageInBrowser(t *testing.T) {
 	// An identity arrives: the page shows it, masked, within a second.
 	t0 := time.Now()
 	h.srv.Event(testEvent(1, 0))
-	do(t, ctx, 5*time.Second, "see the identity", chromedp.WaitVisible(chromedp.CSS(`#who[data-seq="1"]`)))
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the identity", chromedp.WaitVisible(chromedp.CSS(`#who[data-seq="1"]`)))
 	if took := time.Since(t0); took > time.Second {
 		t.Errorf("the identity took %s to show, want < 1s", took)
 	}
 	h.srv.DeviceState(device.State{Device: "front-scanner", State: device.StateDisconnected, Reason: "port_closed", At: time.Now()})
-	do(t, ctx, 5*time.Second, "see the device change",
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the device change",
 		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-disconnected`)))
-	who := value(t, ctx, "read #who", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
-	table := value(t, ctx, "read #events", chromedp.Evaluate[string](`document.getElementById("events").textContent`))
-	page := value(t, ctx, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	who := chromiumtest.Value(t, ctx, "read #who", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
+	table := chromiumtest.Value(t, ctx, "read #events", chromedp.Evaluate[string](`document.getElementById("events").textContent`))
+	page := chromiumtest.Value(t, ctx, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	for _, want := range []string{mask.Number(idNumber), mask.Name(holderName), "valid"} {
 		if !strings.Contains(who, want) || !strings.Contains(table, want) {
 			t.Errorf("page lacks %q:\nwho: %s\ntable: %s", want, who, table)
@@ -132,15 +56,15 @@ func TestDemoPageInBrowser(t *testing.T) {
 		}
 	}
 
-	png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
-	p := artifact(t, "demo-page.png")
+	png := chromiumtest.Value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
+	p := chromiumtest.Artifact(t, "demo-page.png")
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", p, len(png))
 
 	h.srv.Event(testEvent(2, 0))
-	do(t, ctx, 5*time.Second, "see event 2", chromedp.WaitVisible(chromedp.CSS(`tr[data-seq="2"]`)))
+	chromiumtest.Do(t, ctx, 5*time.Second, "see event 2", chromedp.WaitVisible(chromedp.CSS(`tr[data-seq="2"]`)))
 
 	// The agent restarts on the same address; events committed before the page is back
 	// are not lost to it: it reconnects with after=2.
@@ -149,7 +73,7 @@ func TestDemoPageInBrowser(t *testing.T) {
 	h2 := start(t, func(o *api.Options) { o.Listen, o.StartSeq = addr, 2 })
 	h2.srv.Event(testEvent(3, 0))
 	h2.srv.Event(testEvent(4, 0))
-	do(t, ctx, 10*time.Second, "see events 3 and 4 after the restart",
+	chromiumtest.Do(t, ctx, 10*time.Second, "see events 3 and 4 after the restart",
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-seq="4"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-seq="3"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="connected"]`)),
@@ -159,7 +83,7 @@ func TestDemoPageInBrowser(t *testing.T) {
 // TestForeignOriginCannotReadEvents: a page from another origin, even one that knows
 // the token, gets neither the WebSocket nor the long-poll.
 func TestForeignOriginCannotReadEvents(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromiumtest.Start(t)
 	h := start(t, nil)
 	h.srv.Event(testEvent(1, 0))
 
@@ -180,11 +104,11 @@ ws.onclose = e => { out.push("ws closed: " + e.code); finish(); };
 	}))
 	defer foreign.Close()
 
-	do(t, ctx, 20*time.Second, "run the foreign page",
+	chromiumtest.Do(t, ctx, 20*time.Second, "run the foreign page",
 		chromedp.Navigate(foreign.URL),
 		chromedp.WaitReady(chromedp.CSS(`body[data-done="1"]`)),
 	)
-	out := value(t, ctx, "read the outcome", chromedp.Evaluate[string](`document.getElementById("out").textContent`))
+	out := chromiumtest.Value(t, ctx, "read the outcome", chromedp.Evaluate[string](`document.getElementById("out").textContent`))
 	t.Logf("foreign page:\n%s", out)
 	if strings.Contains(out, "read:") || strings.Contains(out, idNumber) {
 		t.Fatalf("a foreign page read from the API:\n%s", out)

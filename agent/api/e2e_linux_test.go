@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
@@ -20,7 +21,7 @@ import (
 // verifier, journal, pipeline, local API) with a scanner fed through a FIFO, and
 // Chromium on the demo page: a valid code scanned shows its identity within a second.
 func TestDemoPageShowsScannedIdentity(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromiumtest.Start(t)
 	dir := t.TempDir()
 	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
 	if err != nil {
@@ -60,7 +61,7 @@ devices:
 		return scanner != nil
 	})
 
-	do(t, ctx, 20*time.Second, "open the demo page",
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
 		chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/demo/#token=%s", port, token)),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="connected"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
@@ -73,22 +74,22 @@ devices:
 	if _, err := scanner.WriteString(code + "\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, 10*time.Second, "see the identity", chromedp.WaitVisible(chromedp.CSS(`#who .status-valid`)))
+	chromiumtest.Do(t, ctx, 10*time.Second, "see the identity", chromedp.WaitVisible(chromedp.CSS(`#who .status-valid`)))
 	took := time.Since(t0)
 	t.Logf("scan to identity on the page: %s", took)
 	if took > time.Second {
 		t.Errorf("the identity took %s to show, want < 1s", took)
 	}
-	who := value(t, ctx, "read #who", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
-	page := value(t, ctx, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	who := chromiumtest.Value(t, ctx, "read #who", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
+	page := chromiumtest.Value(t, ctx, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	if !strings.Contains(who, mask.Number(keys.EHCID)) || !strings.Contains(who, "valid") {
 		t.Errorf("page shows %q, want the masked EHC ID %s, valid", who, mask.Number(keys.EHCID))
 	}
 	if strings.Contains(strings.ToUpper(page), strings.ToUpper(keys.EHCID)) {
 		t.Errorf("page shows the EHC ID unmasked")
 	}
-	png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
-	p := artifact(t, "demo-scanned-identity.png")
+	png := chromiumtest.Value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
+	p := chromiumtest.Artifact(t, "demo-scanned-identity.png")
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

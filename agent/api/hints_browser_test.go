@@ -9,22 +9,23 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 )
 
 // Issue #12: the demo kiosk page shows a device's reason with its detail and the fix
 // hint the agent attached, as a WebSocket "device" message brings them.
 func TestDemoPageShowsHint(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromiumtest.Start(t)
 	h := start(t, nil)
 	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
-	do(t, ctx, 20*time.Second, "open the demo page",
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
 		chromedp.Navigate(h.url+"/demo/#token="+testToken),
 		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
 	)
 	h.srv.DeviceState(device.State{Device: "front-scanner", State: device.StateConnecting, Reason: "port_busy",
 		Detail: "/dev/ttyUSB0: held by NationECCode (pid 4242)", Hint: hints.For("port_busy"), At: time.Now()})
-	do(t, ctx, 5*time.Second, "see the hint", chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .hint`)))
-	li := value(t, ctx, "read the device", chromedp.Evaluate[string](`document.querySelector('li[data-device="front-scanner"]').textContent`))
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the hint", chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .hint`)))
+	li := chromiumtest.Value(t, ctx, "read the device", chromedp.Evaluate[string](`document.querySelector('li[data-device="front-scanner"]').textContent`))
 	for _, want := range []string{"connecting", "(port_busy)", "held by NationECCode (pid 4242)", hints.For("port_busy")} {
 		if !strings.Contains(li, want) {
 			t.Errorf("device line lacks %q: %s", want, li)

@@ -29,72 +29,15 @@ import (
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/idcard/vreader"
 	"github.com/ehc-agent/ehc-agent/drivers/printer/vprinter"
+	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/protocol/escpos"
 )
 
-// chromium starts Debian's headless Chromium; without it the test fails in CI and is
-// skipped elsewhere (as agent/api/browser_test.go does).
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed; scripts/install-deps.sh installs it (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed; skipping the browser test")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); acancel() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	return ctx
-}
-
-func browse(t *testing.T, ctx context.Context, timeout time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
+// evalString evaluates js on the page, within 10 s.
 func evalString(t *testing.T, ctx context.Context, js string) string {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[string](js))
-	if err != nil {
-		t.Fatalf("%s: %v", js, err)
-	}
-	return v
-}
-
-// testArtifact is where a picture is kept after the test: $EHC_TEST_ARTIFACTS, or a
-// directory in the system's temporary directory.
-func testArtifact(t *testing.T, name string) string {
-	dir := os.Getenv("EHC_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "ehc-agent-test-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, name)
+	return chromiumtest.Value(t, ctx, js, chromedp.Evaluate[string](js))
 }
 
 // applyRig is everything but the browser.
@@ -285,30 +228,30 @@ func decodeQRImage(t *testing.T, pngBytes []byte) string {
 // (each status answer 1.2 s late: a receipt takes ≥ 2.4 s), and the code comes first:
 // the receipt line says printing, then printed when the agent's "receipt" message comes.
 func TestApplyForCardOnKioskPage(t *testing.T) {
-	ctx := chromium(t)
+	ctx := chromiumtest.Start(t, chromedp.WindowSize(1280, 1000))
 	r := newApplyRig(t)
 
-	browse(t, ctx, 20*time.Second, "open the kiosk page",
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the kiosk page",
 		chromedp.Navigate(r.api+"/demo/#token="+r.token),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="connected"]`)),
 		chromedp.Click(chromedp.CSS(`#apply-start`)),
 		chromedp.WaitVisible(chromedp.CSS(`#apply[data-step="place"]`)),
 	)
 	r.place(1)
-	browse(t, ctx, 10*time.Second, "confirm the card",
+	chromiumtest.Do(t, ctx, 10*time.Second, "confirm the card",
 		chromedp.WaitVisible(chromedp.CSS(`#apply[data-step="confirm"]`)),
 	)
 	shown := evalString(t, ctx, `document.getElementById("apply-card").textContent`)
 	if !strings.Contains(shown, "王*") || !strings.Contains(shown, "1101**********1238") || strings.Contains(shown, r.card.Card.IDNumber) {
 		t.Fatalf("confirmation shows %q", shown)
 	}
-	browse(t, ctx, 5*time.Second, "consent",
+	chromiumtest.Do(t, ctx, 5*time.Second, "consent",
 		chromedp.Click(chromedp.CSS(`#apply-confirm`)),
 		chromedp.WaitVisible(chromedp.CSS(`#apply[data-step="consent"]`)),
 	)
 	r.vp.SetReplyDelay(1200 * time.Millisecond)
 	t0 := time.Now()
-	browse(t, ctx, 10*time.Second, "see the code",
+	chromiumtest.Do(t, ctx, 10*time.Second, "see the code",
 		chromedp.Click(chromedp.CSS(`#apply-consent`)),
 		chromedp.WaitVisible(chromedp.CSS(`#apply[data-step="done"] #apply-code`)),
 	)
@@ -329,7 +272,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	if st := evalString(t, ctx, `document.getElementById("apply-receipt").dataset.state`); st != "printing" {
 		t.Errorf("receipt state %q on screen with the code, want printing", st)
 	}
-	browse(t, ctx, 15*time.Second, "see the receipt printed",
+	chromiumtest.Do(t, ctx, 15*time.Second, "see the receipt printed",
 		chromedp.WaitVisible(chromedp.CSS(`#apply-receipt[data-state="printed"]`)))
 	printedAfter := time.Since(t0)
 	if printedAfter < 2400*time.Millisecond {
@@ -340,7 +283,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 		t.Fatalf("receipt line %q", rc)
 	}
 	// The QR image on the page decodes to the code.
-	browse(t, ctx, 5*time.Second, "see the QR image", chromedp.WaitVisible(chromedp.CSS(`#apply-qr[src^="data:image/png"]`)))
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the QR image", chromedp.WaitVisible(chromedp.CSS(`#apply-qr[src^="data:image/png"]`)))
 	src := evalString(t, ctx, `document.getElementById("apply-qr").src`)
 	if !strings.HasPrefix(src, "data:image/png;base64,") {
 		t.Fatalf("img src %.40q", src)
@@ -350,7 +293,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 		t.Fatalf("qr.png: %d", st)
 	}
 	// The application is on the page's event log too, as the agent sent it: masked.
-	browse(t, ctx, 5*time.Second, "see the card_application event", chromedp.WaitVisible(chromedp.CSS(`#events tr[data-seq="2"]`)))
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the card_application event", chromedp.WaitVisible(chromedp.CSS(`#events tr[data-seq="2"]`)))
 	row := evalString(t, ctx, `document.querySelector('#events tr[data-seq="2"]').textContent`)
 	if !strings.Contains(row, "card_application") || !strings.Contains(row, "created") || !strings.Contains(row, "王*") ||
 		!strings.Contains(row, "1101**********1238") || strings.Contains(row, r.card.Card.Name) || strings.Contains(row, r.card.Card.IDNumber) {
@@ -358,7 +301,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {
-		os.WriteFile(testArtifact(t, "apply-kiosk-page.png"), shot, 0o644)
+		os.WriteFile(chromiumtest.Artifact(t, "apply-kiosk-page.png"), shot, 0o644)
 	}
 
 	// The receipt: the QR stored with GS ( k is the code, and the receipt rendered as the
@@ -390,7 +333,7 @@ func TestApplyForCardOnKioskPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testArtifact(t, "apply-receipt.png")
+	p := chromiumtest.Artifact(t, "apply-receipt.png")
 	if err := os.WriteFile(p, receiptPNG, 0o644); err != nil {
 		t.Fatal(err)
 	}
