@@ -20,18 +20,20 @@ import (
 // that no name, ID number or code can pass: a metric is scraped, stored and shipped far
 // beyond the terminal.
 type metrics struct {
-	reg        *prometheus.Registry
-	scans      *prometheus.CounterVec
-	verdicts   *prometheus.CounterVec
-	latency    prometheus.Histogram
-	verify     prometheus.Histogram
-	delivery   prometheus.Histogram
-	devState   *prometheus.GaugeVec
-	reconnects *prometheus.CounterVec
-	lends      *prometheus.CounterVec
-	reclaims   *prometheus.CounterVec
-	wsClients  prometheus.Gauge
-	wsDropped  *prometheus.CounterVec
+	reg          *prometheus.Registry
+	scans        *prometheus.CounterVec
+	verdicts     *prometheus.CounterVec
+	latency      prometheus.Histogram
+	verify       prometheus.Histogram
+	commit       prometheus.Histogram
+	commitEvents prometheus.Counter
+	delivery     prometheus.Histogram
+	devState     *prometheus.GaugeVec
+	reconnects   *prometheus.CounterVec
+	lends        *prometheus.CounterVec
+	reclaims     *prometheus.CounterVec
+	wsClients    prometheus.Gauge
+	wsDropped    *prometheus.CounterVec
 
 	mu   sync.Mutex
 	last map[string]string // device → last state
@@ -75,6 +77,14 @@ func newMetrics(outboxDepth func() float64, h *hub) *metrics {
 			Name: "ehc_agent_verify_seconds", Help: "Offline verification time of one code.",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14), // 25 µs … 0.2 s
 		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ehc_agent_journal_commit_seconds",
+			Help:    "One journal commit (events made durable, fsync included) before the local API is told; the state_dir's storage sets it.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14), // 50 µs … 0.4 s
+		}),
+		commitEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ehc_agent_journal_committed_events_total", Help: "Events made durable by the journal commits (more than one per commit under group commit).",
+		}),
 		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ehc_agent_outbox_delivery_seconds", Help: "From an event's commit to its acceptance by the platform.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 4, 10), // 50 ms … 3.6 h
@@ -99,7 +109,7 @@ func newMetrics(outboxDepth func() float64, h *hub) *metrics {
 		}, []string{"reason"}),
 		last: map[string]string{}, ever: map[string]bool{}, lent: map[string]bool{},
 	}
-	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.delivery, m.devState, m.reconnects, m.lends, m.reclaims, m.wsClients, m.wsDropped,
+	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.commit, m.commitEvents, m.delivery, m.devState, m.reconnects, m.lends, m.reclaims, m.wsClients, m.wsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ehc_agent_events_last_seq", Help: "Seq of the newest committed event.",
 		}, func() float64 { return float64(h.lastSeq()) }),

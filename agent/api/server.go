@@ -329,6 +329,12 @@ func (s *Server) enterWS() bool {
 // ObserveVerify records how long one offline verification took.
 func (s *Server) ObserveVerify(d time.Duration) { s.metrics.verify.Observe(d.Seconds()) }
 
+// ObserveCommit records one journal commit of n events.
+func (s *Server) ObserveCommit(d time.Duration, n int) {
+	s.metrics.commit.Observe(d.Seconds())
+	s.metrics.commitEvents.Add(float64(n))
+}
+
 // ObserveDelivery records how long an event waited in the outbox before the platform
 // accepted it.
 func (s *Server) ObserveDelivery(d time.Duration) { s.metrics.delivery.Observe(d.Seconds()) }

@@ -59,11 +59,15 @@ type BatchJournal interface {
 // MaxGroup bounds the events committed together.
 const MaxGroup = 64
 
-// VerifyObserver is implemented by a Subscriber that also wants the time each offline
-// verification took (the local API's ehc_agent_verify_seconds). It is called on the
-// pipeline's goroutine and must not block.
-type VerifyObserver interface {
+// TimingObserver is implemented by a Subscriber that also wants to know where an
+// event's time goes (the local API's ehc_agent_verify_seconds and
+// ehc_agent_journal_commit_seconds): each offline verification, and each journal
+// commit with the number of events it made durable. On most disks the commit is the
+// largest part of a scan's latency, and the one an installer can change (the
+// state_dir's storage). It is called on the pipeline's goroutine and must not block.
+type TimingObserver interface {
 	ObserveVerify(d time.Duration)
+	ObserveCommit(d time.Duration, events int)
 }
 
 // Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
@@ -337,7 +341,9 @@ func (p *Pipeline) commitGroup(g []pending, o *Options) {
 	for _, q := range g {
 		es = append(es, q.event)
 	}
+	t0 := time.Now()
 	err := bj.AppendAll(es)
+	p.observeCommit(time.Since(t0), len(es))
 	clear(es)
 	p.events_ = es[:0]
 	for _, q := range g {
@@ -348,7 +354,10 @@ func (p *Pipeline) commitGroup(g []pending, o *Options) {
 // commit makes e durable and only then tells the subscribers; the error is the
 // journal's when e was not committed (Record reports it).
 func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) error {
-	return p.committed(r, e, p.journal.Append(e), o)
+	t0 := time.Now()
+	err := p.journal.Append(e)
+	p.observeCommit(time.Since(t0), 1)
+	return p.committed(r, e, err, o)
 }
 
 // committed tells the subscribers of e once its journal write returned err, and
@@ -382,12 +391,22 @@ func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Option
 
 // observeVerify hands the time of one verification to the subscribers that want it.
 func (p *Pipeline) observeVerify(d time.Duration) {
+	p.observe(func(o TimingObserver) { o.ObserveVerify(d) })
+}
+
+// observeCommit hands the time of one journal commit of n events to the subscribers
+// that want it.
+func (p *Pipeline) observeCommit(d time.Duration, n int) {
+	p.observe(func(o TimingObserver) { o.ObserveCommit(d, n) })
+}
+
+func (p *Pipeline) observe(f func(TimingObserver)) {
 	p.mu.Lock()
 	subs := p.subs
 	p.mu.Unlock()
 	for _, s := range subs {
-		if vo, ok := s.(VerifyObserver); ok {
-			vo.ObserveVerify(d)
+		if o, ok := s.(TimingObserver); ok {
+			f(o)
 		}
 	}
 }

@@ -172,17 +172,22 @@ func (g *groupJournal) AppendAll(es []*event.Event) error {
 
 func (g *groupJournal) Append(e *event.Event) error { return g.AppendAll([]*event.Event{e}) }
 
-// observer is a subscriber that also takes verification times.
+// observer is a subscriber that also takes verification and commit times.
 type observer struct {
 	collect
 	verifies []time.Duration
+	commits  []int // events per commit
+	commitD  []time.Duration
 }
 
 func (o *observer) ObserveVerify(d time.Duration) { o.verifies = append(o.verifies, d) }
+func (o *observer) ObserveCommit(d time.Duration, n int) {
+	o.commits, o.commitD = append(o.commits, n), append(o.commitD, d)
+}
 
 // Reads queued while the pipeline was busy are committed together, in one transaction,
 // in the order they arrived, each told only after that commit; each offline verification
-// is reported to a VerifyObserver.
+// and the commit are reported to a TimingObserver.
 func TestGroupCommit(t *testing.T) {
 	keys, db, ts := stores(t)
 	rc, err := replay.Open(db, replay.Options{FlushInterval: time.Hour}, time.Now())
@@ -239,6 +244,9 @@ func TestGroupCommit(t *testing.T) {
 		if d <= 0 || d > 10*time.Second {
 			t.Fatalf("verification time %v", d)
 		}
+	}
+	if len(o.commits) != 1 || o.commits[0] != n+1 || o.commitD[0] <= 0 || o.commitD[0] > 10*time.Second {
+		t.Fatalf("commits observed: %v events taking %v, want one of %d events", o.commits, o.commitD, n+1)
 	}
 	// The accepted codes went to disk in the events' own transaction (the flusher's
 	// interval is an hour): a crash now could not let any of them through again.

@@ -74,6 +74,10 @@ func TestSimBenchBrief(t *testing.T) {
 		// Scan-to-event includes the wire time, paced by the virtual scanner.
 		sane("scan-to-event p50 ms", b.ScanToEvent.P50, 0.9*b.WireMs, 10e3)
 		sane("agent's own mean ms", b.AgentMeanMs, 1e-3, 10e3)
+		// Its parts: each scan was verified and committed, and neither took longer
+		// than the whole the agent measured (means over the same events).
+		sane("agent's verify mean ms", b.AgentVerifyMs, 1e-3, b.AgentMeanMs)
+		sane("agent's commit mean ms", b.AgentCommitMs, 1e-3, b.AgentMeanMs)
 		sane("CPU per scan ms", b.Proc.CPUPerScan, 1e-3, 10e3)
 	}
 
@@ -88,6 +92,11 @@ func TestSimBenchBrief(t *testing.T) {
 		t.Errorf("events missing at %d/s", res.Ramp[0].Offered)
 	}
 	dist("journal commit", res.Journal, 10)
+	dist("journal commit, paced", res.JournalPaced, 10)
+	dist("durable write, paced", res.WritePaced, 10)
+	if res.PaceMs <= 0 {
+		t.Errorf("pace %v ms", res.PaceMs)
+	}
 
 	var md bytes.Buffer
 	res.writeMarkdown(&md)
