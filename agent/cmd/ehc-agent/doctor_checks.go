@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -133,7 +134,7 @@ func (e *doctorEnv) checkConfig(context.Context) []doctorResult {
 	return row("configuration", doctorPass, fmt.Sprintf("%s: terminal %s, %d device(s)", name, cfg.TerminalID, len(cfg.Devices)))
 }
 
-func (e *doctorEnv) checkStateDir(context.Context) []doctorResult {
+func (e *doctorEnv) checkStateDir(ctx context.Context) []doctorResult {
 	cfg, err := e.config()
 	if err != nil {
 		return nil // the configuration row said why
@@ -156,10 +157,51 @@ func (e *doctorEnv) checkStateDir(context.Context) []doctorResult {
 	}
 	f.Close()
 	os.Remove(f.Name())
+	var rows []doctorResult
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return row("state_dir", doctorWarn, fmt.Sprintf("%s is writable, but mode %v lets other users in (it holds the outbox key and the API token) — fix: chmod 700 %s", dir, fi.Mode().Perm(), dir))
+		rows = row("state_dir", doctorWarn, fmt.Sprintf("%s is writable, but mode %v lets other users in (it holds the outbox key and the API token) — fix: chmod 700 %s", dir, fi.Mode().Perm(), dir))
+	} else {
+		rows = row("state_dir", doctorPass, dir+" is writable")
 	}
-	return row("state_dir", doctorPass, dir+" is writable")
+	d, err := durableWrites(ctx, filepath.Join(dir, fmt.Sprintf(".doctor-%d.storage", os.Getpid())), storageProbeWrites, storageProbeGap)
+	return append(rows, storageRow(dir, d, err)...)
+}
+
+// The storage probe: a few durable writes, paced like scans, in the state_dir.
+const (
+	storageProbeWrites = 8
+	storageProbeGap    = 20 * time.Millisecond
+	// slowStorage is the median durable write above which storage is called slow:
+	// every event waits for a journal commit (about two such writes) before the
+	// kiosk is told, so 20 ms here is some 50 ms on every scan.
+	slowStorage = 20 * time.Millisecond
+)
+
+// storageRow judges the state_dir's storage by the durable writes the probe timed.
+func storageRow(dir string, d []time.Duration, err error) []doctorResult {
+	if err != nil {
+		return row("storage", doctorFail, fmt.Sprintf("%s: a durable write failed: %v — fix: check the disk (dmesg, smartctl) and the free space; the agent cannot keep events without it", dir, err))
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	med, worst := s[len(s)/2], s[len(s)-1]
+	detail := fmt.Sprintf("a durable write (4 KiB + flush) takes %s, at most %s (%d tried)", roundDur(med), roundDur(worst), len(s))
+	if med > slowStorage {
+		return row("storage", doctorWarn, detail+"; every scan waits for about two before the kiosk sees it — fix: put state_dir on the machine's internal SSD rather than an SD card, eMMC or USB stick, and check the disk's health (smartctl -a)")
+	}
+	return row("storage", doctorPass, detail)
+}
+
+// roundDur shows a duration to three significant digits (0.412ms, 35.2ms).
+func roundDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	default:
+		return d.Round(time.Microsecond).String()
+	}
 }
 
 func (e *doctorEnv) checkTrust(ctx context.Context) []doctorResult {

@@ -136,6 +136,11 @@ func TestDoctorStoppedAgent(t *testing.T) {
 	os.Remove(filepath.Join(f.trust, "anchor.pub"))
 	rows = runChecks(t, f.env(now, sock))
 	wantRow(t, rows, "state_dir", doctorPass, "is writable")
+	// The storage row times real durable writes in the state_dir; whether this
+	// machine's disk counts as slow is storageRow's to judge (TestStorageRow).
+	if r := rows["storage"]; (r.Status != doctorPass && r.Status != doctorWarn) || !strings.Contains(r.Detail, "a durable write (4 KiB + flush) takes") {
+		t.Errorf("storage: %s %q", r.Status, r.Detail)
+	}
 	wantRow(t, rows, "trust anchor", doctorFail, "fix: put the platform's trust anchor")
 	if entries, _ := os.ReadDir(f.state); len(entries) != 0 {
 		t.Errorf("doctor left files in the state directory: %v", entries)
@@ -181,5 +186,35 @@ func TestDoctorCommandShowsInstallRows(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Storage is judged by the median of the durable writes timed: fast passes with the
+// figures, slow warns with the fix, a failed write fails.
+func TestStorageRow(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x*float64(time.Millisecond)))
+		}
+		return d
+	}
+	for _, c := range []struct {
+		d      []time.Duration
+		err    error
+		status string
+		detail string
+	}{
+		{ms(0.4, 0.9, 0.5, 12, 0.6), nil, doctorPass, "takes 600µs, at most 12ms (5 tried)"},
+		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "takes 35.2ms, at most 90ms (5 tried); every scan waits"},
+		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "fix: put state_dir on the machine's internal SSD"},
+		{ms(0.4, 25, 26, 0.5), nil, doctorWarn, "takes 25ms"}, // the upper median of an even count
+		{nil, errors.New("input/output error"), doctorFail, "/var/lib/ehc-agent: a durable write failed: input/output error — fix: check the disk"},
+	} {
+		rows := map[string]doctorResult{}
+		for _, r := range storageRow("/var/lib/ehc-agent", c.d, c.err) {
+			rows[r.Check] = r
+		}
+		wantRow(t, rows, "storage", c.status, c.detail)
 	}
 }

@@ -173,10 +173,14 @@ type benchProc struct {
 	CPUPercent float64 `json:"cpu_percent_of_one_core"`
 	CPUPerScan float64 `json:"cpu_ms_per_scan,omitempty"` // agent CPU time / scans: little moved by other load
 	RSSMiB     float64 `json:"rss_mib"`
-	PeakMiB    float64 `json:"peak_rss_mib"`
-	Threads    int     `json:"threads"`
-	Seconds    float64 `json:"window_s"`
-	cpuMs      float64
+	// RSS split: anonymous memory (heap, stacks: the agent's own) and file pages mapped
+	// (the agent's executable, bbolt's file), which are the page cache's, shared.
+	AnonMiB float64 `json:"rss_anon_mib"`
+	FileMiB float64 `json:"rss_file_mib"`
+	PeakMiB float64 `json:"peak_rss_mib"`
+	Threads int     `json:"threads"`
+	Seconds float64 `json:"window_s"`
+	cpuMs   float64
 }
 
 type benchStart struct {
@@ -338,9 +342,11 @@ func runSimBench(ctx context.Context, o simBenchOpts, log io.Writer) (*simBenchR
 	if res.JournalPaced, jerr = journalProbe(ctx, filepath.Join(r.dir, "probe.db"), max(1, o.commits), o.interval); jerr != nil {
 		return nil, jerr
 	}
-	if res.WritePaced, jerr = durableWriteProbe(ctx, filepath.Join(r.dir, "probe.dat"), max(1, o.commits), o.interval); jerr != nil {
+	writes, jerr := durableWrites(ctx, filepath.Join(r.dir, "probe.dat"), max(1, o.commits), o.interval)
+	if jerr != nil {
 		return nil, jerr
 	}
+	res.WritePaced = distOf(writes)
 	res.LoadAfter = benchLoad()
 	return res, nil
 }
@@ -782,8 +788,14 @@ func (a *benchAgent) cpuNs() int64 {
 	return sum
 }
 
-// status reads VmRSS and VmHWM (MiB) and Threads from /proc/PID/status.
-func (a *benchAgent) status() (rss, hwm float64, threads int) {
+// procStatus is what /proc/PID/status says of the agent's memory (MiB) and threads.
+type procStatus struct {
+	rss, hwm, anon, file float64
+	threads              int
+}
+
+// status reads VmRSS, VmHWM, RssAnon, RssFile and Threads from /proc/PID/status.
+func (a *benchAgent) status() (st procStatus) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.pid()))
 	if err != nil {
 		return
@@ -800,17 +812,21 @@ func (a *benchAgent) status() (rss, hwm float64, threads int) {
 		n, _ := strconv.ParseFloat(f[0], 64)
 		switch k {
 		case "VmRSS":
-			rss = n / 1024
+			st.rss = n / 1024
 		case "VmHWM":
-			hwm = n / 1024
+			st.hwm = n / 1024
+		case "RssAnon":
+			st.anon = n / 1024
+		case "RssFile":
+			st.file = n / 1024
 		case "Threads":
-			threads = int(n)
+			st.threads = int(n)
 		}
 	}
 	return
 }
 
-func (a *benchAgent) peakRSS() float64 { _, hwm, _ := a.status(); return hwm }
+func (a *benchAgent) peakRSS() float64 { return a.status().hwm }
 
 type benchWindow struct {
 	a   *benchAgent
@@ -826,7 +842,8 @@ func (w *benchWindow) end() benchProc {
 	wall := time.Since(w.t)
 	cpu := w.a.cpuNs() - w.cpu
 	p := benchProc{Seconds: wall.Seconds(), CPUPercent: float64(cpu) / float64(wall) * 100, cpuMs: float64(cpu) / 1e6}
-	p.RSSMiB, p.PeakMiB, p.Threads = w.a.status()
+	st := w.a.status()
+	p.RSSMiB, p.AnonMiB, p.FileMiB, p.PeakMiB, p.Threads = st.rss, st.anon, st.file, st.hwm, st.threads
 	return p
 }
 
@@ -982,42 +999,6 @@ func journalProbe(ctx context.Context, path string, n int, gap time.Duration) (b
 	return distOf(d), ctx.Err()
 }
 
-// durableWriteProbe times n overwrites of one 4 KiB block, each followed by fdatasync,
-// in a file at path whose blocks are written (and synced) beforehand, so that no
-// metadata changes: the least any durable record costs on this filesystem.
-func durableWriteProbe(ctx context.Context, path string, n int, gap time.Duration) (benchDist, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return benchDist{}, err
-	}
-	defer os.Remove(path)
-	defer f.Close()
-	block := make([]byte, 4096)
-	const blocks = 64
-	for i := range blocks {
-		if _, err := f.WriteAt(block, int64(i)*4096); err != nil {
-			return benchDist{}, err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return benchDist{}, err
-	}
-	var d []time.Duration
-	for i := range n {
-		block[0] = byte(i)
-		t := time.Now()
-		if _, err := f.WriteAt(block, int64(i%blocks)*4096); err != nil {
-			return benchDist{}, err
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			return benchDist{}, err
-		}
-		d = append(d, time.Since(t))
-		sleepCtx(ctx, gap)
-	}
-	return distOf(d), ctx.Err()
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -1141,8 +1122,8 @@ func (r *simBenchResult) writeMarkdown(w io.Writer) {
 		lo, med := minMed(r.ExecFloor)
 		fmt.Fprintf(w, "| floor: `ehc-agent version`, exec to exit, min / median | | %.1f / %.1f ms | |\n", lo, med)
 	}
-	fmt.Fprintf(w, "\nIdle over %.0f s: agent CPU %.3f %% of one core, RSS %.1f MiB, %d threads. Peak RSS of the run: %.1f MiB.\n",
-		r.Idle.Seconds, r.Idle.CPUPercent, r.Idle.RSSMiB, r.Idle.Threads, r.PeakRSSMiB)
+	fmt.Fprintf(w, "\nIdle over %.0f s: agent CPU %.3f %% of one core, RSS %.1f MiB (anonymous %.1f, file pages %.1f: the executable and bbolt's file), %d threads. Peak RSS of the run: %.1f MiB.\n",
+		r.Idle.Seconds, r.Idle.CPUPercent, r.Idle.RSSMiB, r.Idle.AnonMiB, r.Idle.FileMiB, r.Idle.Threads, r.PeakRSSMiB)
 	fmt.Fprintf(w, "Journal commit floor (one bbolt commit of 1 KiB, same filesystem), back to back: p50 %.3f ms, p99 %.3f ms, max %.3f ms;\n",
 		r.Journal.P50, r.Journal.P99, r.Journal.Max)
 	fmt.Fprintf(w, "at the scans' pace (%.0f ms idle after each): p50 %.3f ms, p99 %.3f ms, max %.3f ms.\n",
@@ -1167,7 +1148,8 @@ func (r *simBenchResult) writeMarkdown(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "| idle CPU < 0.1 %% of a core | %.3f %% | %s |\n", r.Idle.CPUPercent, yes(r.Idle.CPUPercent < 0.1))
-	fmt.Fprintf(w, "| RSS < 30 MiB, every driver running | peak %.1f MiB | %s |\n", r.PeakRSSMiB, yes(r.PeakRSSMiB < 30))
+	fmt.Fprintf(w, "| RSS < 30 MiB, every driver running | peak %.1f MiB (idle %.1f: anonymous %.1f, file pages %.1f) | %s |\n",
+		r.PeakRSSMiB, r.Idle.RSSMiB, r.Idle.AnonMiB, r.Idle.FileMiB, yes(r.PeakRSSMiB < 30))
 	if len(r.Starts) > 0 {
 		worst := 0.0
 		for _, s := range r.Starts {

@@ -57,6 +57,10 @@ func TestSimBenchBrief(t *testing.T) {
 	sane("idle CPU %", res.Idle.CPUPercent, 0, 100)
 	sane("idle RSS MiB", res.Idle.RSSMiB, 1, 1024)
 	sane("peak RSS MiB", res.PeakRSSMiB, res.Idle.RSSMiB, 1024)
+	// The split adds up to RSS (the kernel's counters; shared memory is the rest).
+	sane("idle anonymous MiB", res.Idle.AnonMiB, 0.1, res.Idle.RSSMiB)
+	sane("idle file MiB", res.Idle.FileMiB, 0.1, res.Idle.RSSMiB)
+	sane("idle anonymous + file MiB", res.Idle.AnonMiB+res.Idle.FileMiB, 0.9*res.Idle.RSSMiB, res.Idle.RSSMiB+1e-9)
 	if res.Devices != 3 || res.Idle.Threads < 1 {
 		t.Errorf("devices %d, idle threads %d", res.Devices, res.Idle.Threads)
 	}
