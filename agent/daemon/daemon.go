@@ -50,10 +50,12 @@ type Daemon struct {
 	db     *bbolt.DB
 	outbox *outbox.Outbox
 	pipe   *pipeline.Pipeline
-	closer io.Closer // the verifier's resources
-	trust  *trust.Store
-	api    *api.Server    // nil when the local API is off
-	uplink *uplink.Uplink // nil when no platform is configured
+	// journal keeps the recent commit times for Status (slow storage shows there).
+	journal journalTimes
+	closer  io.Closer // the verifier's resources
+	trust   *trust.Store
+	api     *api.Server    // nil when the local API is off
+	uplink  *uplink.Uplink // nil when no platform is configured
 	// printer is the receipt printer, nil when none is configured. Opening it only
 	// checks the configuration: it is connected per query and per receipt.
 	printer *printerMonitor
@@ -126,6 +128,7 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		}
 	}
 	d.pipe = pipeline.New(d.pipelineOptions(cfg), v, d.outbox)
+	d.pipe.Subscribe(&d.journal)
 	if cfg.Console {
 		d.pipe.Subscribe(console{w: stdout})
 	}

@@ -50,3 +50,43 @@ func TestDoctorRowsCarryHints(t *testing.T) {
 		t.Errorf("a connected device has no fix: %q", rows["device reader"].Detail)
 	}
 }
+
+// The running agent's recent commits decide the storage row: none yet is info, a slow
+// median warns with the hint, and a fast one passes. journalTimes judges the last
+// recentCommits only, so a disk that recovers stops warning.
+func TestStorageRowFromCommits(t *testing.T) {
+	row := func(j *journalTimes) doctorRow {
+		for _, r := range doctorRows(Status{Journal: j.status()}, time.Now()) {
+			if r.Check == "storage" {
+				return r
+			}
+		}
+		t.Fatal("no storage row")
+		return doctorRow{}
+	}
+	var j journalTimes
+	if r := row(&j); r.Status != "info" || r.Detail != "no event committed yet" {
+		t.Errorf("no commits: %+v", r)
+	}
+	for range 10 {
+		j.ObserveCommit(80*time.Millisecond, 1)
+	}
+	j.ObserveCommit(2*time.Second, 3)
+	st := j.status()
+	if st.Commits != 11 || st.RecentP50Ms != 80 || st.RecentMaxMs != 2000 || st.Reason != hints.SlowStorage || st.Hint != hints.For(hints.SlowStorage) {
+		t.Errorf("slow disk: %+v", st)
+	}
+	if r := row(&j); r.Status != "warn" || !strings.Contains(r.Detail, "slow_storage: a journal commit takes 80.0 ms (median of the last 11), at most 2000.0 ms — fix: Every scan waits") {
+		t.Errorf("slow disk: %+v", r)
+	}
+	for range recentCommits {
+		j.ObserveCommit(1500*time.Microsecond, 1)
+	}
+	st = j.status()
+	if st.Commits != 11+recentCommits || st.RecentP50Ms != 1.5 || st.RecentMaxMs != 1.5 || st.Reason != "" || st.Hint != "" {
+		t.Errorf("recovered disk: %+v", st)
+	}
+	if r := row(&j); r.Status != "pass" || r.Detail != "a journal commit takes 1.500 ms (median of the last 64), at most 1.500 ms" {
+		t.Errorf("recovered disk: %+v", r)
+	}
+}

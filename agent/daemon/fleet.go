@@ -233,6 +233,15 @@ func doctorRows(s Status, now time.Time) []doctorRow {
 			add("printer", "warn", "%s %s: %s%s", p.Transport, p.Where, p.Reason, fix(p.Hint))
 		}
 	}
+	switch j := s.Journal; {
+	case j.Commits == 0:
+		add("storage", "info", "no event committed yet")
+	case j.Reason != "":
+		add("storage", "warn", "%s: a journal commit takes %.1f ms (median of the last %d), at most %.1f ms%s",
+			j.Reason, j.RecentP50Ms, min(j.Commits, recentCommits), j.RecentMaxMs, fix(j.Hint))
+	default:
+		add("storage", "pass", "a journal commit takes %.3f ms (median of the last %d), at most %.3f ms", j.RecentP50Ms, min(j.Commits, recentCommits), j.RecentMaxMs)
+	}
 	o := s.Outbox
 	switch {
 	case o.Full:

@@ -21,13 +21,14 @@ type Status struct {
 	Outbox     outbox.Stats            `json:"outbox"`
 	Uplink     *uplink.Status          `json:"uplink,omitempty"` // nil: no platform configured
 	Printer    PrinterStatus           `json:"printer"`          // configured: false when none
+	Journal    JournalStatus           `json:"journal"`
 	Time       time.Time               `json:"time"`
 }
 
 // Status returns the agent's state now.
 func (d *Daemon) Status() Status {
 	now := time.Now()
-	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Time: now}
+	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Journal: d.journal.status(), Time: now}
 	if d.printer != nil {
 		s.Printer = d.printer.status()
 	}

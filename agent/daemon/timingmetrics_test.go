@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,13 +21,14 @@ var _ pipeline.TimingObserver = (*api.Server)(nil)
 
 // TestTimingsReachMetrics scans two valid codes through the whole daemon and reads
 // /metrics: ehc_agent_verify_seconds counts one observation per offline verification,
-// and ehc_agent_journal_committed_events_total counts both events as made durable.
+// and ehc_agent_journal_committed_events_total counts both events as made durable; the
+// same commits are in /v1/status's journal, which doctor and the fleet judge.
 func TestTimingsReachMetrics(t *testing.T) {
 	a := startSimAgent(t, t.TempDir(), "info", "")
 	keys, scanner, apiAddr, token := a.keys, a.scanner, a.apiAddr, a.token
 	// The API may still be binding: wait for /metrics to answer.
-	metrics := func() string {
-		req, _ := http.NewRequest("GET", "http://"+apiAddr+"/metrics", nil)
+	get := func(path string) string {
+		req, _ := http.NewRequest("GET", "http://"+apiAddr+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -50,12 +52,19 @@ func TestTimingsReachMetrics(t *testing.T) {
 	}
 	var last string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		text := metrics()
+		text := get("/metrics")
 		v, c := count.FindStringSubmatch(text), committed.FindStringSubmatch(text)
 		if v != nil && v[1] == "2" && c != nil && c[1] == "2" {
 			// Two events, made durable in one commit (group commit) or two.
 			if n := commits.FindStringSubmatch(text); n == nil || (n[1] != "1" && n[1] != "2") {
 				t.Fatalf("ehc_agent_journal_commit_seconds_count: %v, want 1 or 2", n)
+			}
+			var st struct{ Journal JournalStatus }
+			if err := json.Unmarshal([]byte(get("/v1/status")), &st); err != nil {
+				t.Fatal(err)
+			}
+			if j := st.Journal; j.Commits < 1 || j.Commits > 2 || j.RecentP50Ms <= 0 || j.RecentMaxMs < j.RecentP50Ms {
+				t.Fatalf("/v1/status journal %+v after two events", j)
 			}
 			return
 		}

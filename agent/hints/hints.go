@@ -13,6 +13,9 @@ package hints
 const (
 	// APIPortTaken: another program listens on api.listen's port (start and doctor).
 	APIPortTaken = "api_port_taken"
+	// SlowStorage: the state_dir's disk makes every event wait (the running agent's
+	// journal commits, and doctor's timed writes).
+	SlowStorage = "slow_storage"
 )
 
 // table maps a reason code to its hint. Driver and store reasons are written out, not
@@ -58,6 +61,10 @@ var table = map[string]string{
 	"printer_not_connected": "The printer is not there: check its cable and power, and printer.path (or vid/pid, address) in the configuration; " +
 		"ehc-agent doctor lists the serial ports it sees.",
 	"printer_timeout": "The printer connects but does not answer the ESC/POS status query: check printer.baud and that it is an ESC/POS receipt printer.",
+
+	// Storage (the journal in state_dir)
+	SlowStorage: "Every scan waits for its event to be written to disk before the kiosk sees it, and this disk is slow: " +
+		"put state_dir on the machine's internal SSD rather than an SD card, eMMC or USB stick, and check the disk's health (smartctl -a, dmesg).",
 
 	// Local API
 	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +

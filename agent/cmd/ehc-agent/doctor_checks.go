@@ -187,7 +187,7 @@ func storageRow(dir string, d []time.Duration, err error) []doctorResult {
 	med, worst := s[len(s)/2], s[len(s)-1]
 	detail := fmt.Sprintf("a durable write (4 KiB + flush) takes %s, at most %s (%d tried)", roundDur(med), roundDur(worst), len(s))
 	if med > slowStorage {
-		return row("storage", doctorWarn, detail+"; every scan waits for about two before the kiosk sees it — fix: put state_dir on the machine's internal SSD rather than an SD card, eMMC or USB stick, and check the disk's health (smartctl -a)")
+		return row("storage", doctorWarn, fmt.Sprintf("%s: %s — fix: %s", hints.SlowStorage, detail, hints.For(hints.SlowStorage)))
 	}
 	return row("storage", doctorPass, detail)
 }

@@ -206,8 +206,8 @@ func TestStorageRow(t *testing.T) {
 		detail string
 	}{
 		{ms(0.4, 0.9, 0.5, 12, 0.6), nil, doctorPass, "takes 600µs, at most 12ms (5 tried)"},
-		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "takes 35.2ms, at most 90ms (5 tried); every scan waits"},
-		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "fix: put state_dir on the machine's internal SSD"},
+		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "slow_storage: a durable write (4 KiB + flush) takes 35.2ms, at most 90ms (5 tried) — fix: Every scan waits"},
+		{ms(35.2, 41, 30, 1, 90), nil, doctorWarn, "put state_dir on the machine's internal SSD"},
 		{ms(0.4, 25, 26, 0.5), nil, doctorWarn, "takes 25ms"}, // the upper median of an even count
 		{nil, errors.New("input/output error"), doctorFail, "/var/lib/ehc-agent: a durable write failed: input/output error — fix: check the disk"},
 	} {
