@@ -137,7 +137,7 @@ func testEvent(seq uint64, photo int) *event.Event {
 		OccurredAt: time.Now().UTC(),
 		Source:     event.Source{Kind: "qr", Device: "front-scanner", Driver: "serial"},
 		Code:       &event.Code{Type: "ehc_offline", Masked: codeMasked},
-		Verification: &event.Verification{Status: "valid", Offline: true, RootIndex: 1, IssuerID: 4401,
+		Verification: &event.Verification{Status: "valid", Offline: true, RootIndex: ptr(1), IssuerID: ptr[uint32](4401),
 			GeneratedAt: &gen, ExpiresAt: &exp},
 		Identity: &event.Identity{EHCID: ehcID, IDType: "01", IDNumber: idNumber, Name: holderName, CardNo: cardNo},
 	}
@@ -262,3 +262,5 @@ func (d *triggerDevice) got() []string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func ptr[T any](v T) *T { return &v }

@@ -440,9 +440,10 @@ func (p *Pipeline) build(r device.Read, o *Options) (e *event.Event, online stri
 		v := &event.Verification{Status: res.Status, Reason: res.Reason, Offline: true, TrustStale: res.TrustStale}
 		if res.Status == "valid" {
 			g, x := res.GeneratedAt.UTC(), res.ExpiresAt.UTC()
-			v.RootIndex, v.IssuerID, v.CertSerial, v.Sequence = int(res.RootIndex), res.IssuerID, res.CertSerial, res.Sequence
-			v.GeneratedAt, v.ExpiresAt = &g, &x
-			e.Identity = &event.Identity{EHCID: res.EHCID, HolderCategory: int(res.Category)}
+			root, cat := int(res.RootIndex), int(res.Category)
+			v.RootIndex, v.IssuerID, v.CertSerial, v.Sequence = &root, &res.IssuerID, &res.CertSerial, &res.Sequence
+			v.Extension, v.GeneratedAt, v.ExpiresAt = &res.Extension, &g, &x
+			e.Identity = &event.Identity{EHCID: res.EHCID, HolderCategory: &cat}
 		}
 		e.Verification = v
 	case "ehc_online":

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -233,7 +234,7 @@ func TestGroupCommit(t *testing.T) {
 		if e.Seq != uint64(i+1) {
 			t.Fatalf("event %d has seq %d", i, e.Seq)
 		}
-		if i < n && (e.Verification == nil || e.Verification.Status != "valid" || e.Verification.Sequence != uint32(i+1)) {
+		if i < n && (e.Verification == nil || e.Verification.Status != "valid" || *e.Verification.Sequence != uint32(i+1)) {
 			t.Fatalf("event %d: %+v", i, e.Verification)
 		}
 	}
@@ -361,5 +362,41 @@ func TestRecordReportsFailure(t *testing.T) {
 	}
 	if len(c.ev) != 0 || p.Snapshot().JournalErrors != 1 {
 		t.Fatalf("events %d, stats %+v", len(c.ev), p.Snapshot())
+	}
+}
+
+// A valid code's facts are in its event even when they are zero (sequence 0 is the
+// issuer's first code), and its extension goes as hex: CODES.md lists them all as what
+// a valid result reports, and PLATFORM.md leaves out only fields that do not apply.
+func TestValidCodeFactsKeepZeros(t *testing.T) {
+	p, keys, _, c := rig(t)
+	code, err := keys.NewCode(issuer.CodeOptions{Sequence: 0, Extension: []byte{0x00, 0xAB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Submit(context.Background(), device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte(code), At: time.Now()})
+	e := c.wait(t, 1)[0]
+	if e.Verification.Status != "valid" {
+		t.Fatalf("%+v", e.Verification)
+	}
+	b, err := json.Marshal(e.ForPlatform())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"sequence":0`, `"extension":"00AB"`, `"root_index":`, `"issuer_id":`, `"cert_serial":`, `"holder_category":`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("event lacks %s: %s", want, b)
+		}
+	}
+	// An invalid code has none of them.
+	bad, err := keys.NewCode(issuer.CodeOptions{Defect: "expired"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Submit(context.Background(), device.Read{Device: "front", Driver: "serial", Kind: "qr", Data: []byte(bad), At: time.Now()})
+	e = c.wait(t, 1)[1]
+	b, _ = json.Marshal(e)
+	if e.Verification.Status != "invalid" || strings.Contains(string(b), `"sequence"`) || strings.Contains(string(b), `"extension"`) {
+		t.Errorf("invalid code's event: %s", b)
 	}
 }

@@ -118,10 +118,13 @@ type Verification struct {
 	Reason      string     `json:"reason,omitempty"`
 	Offline     bool       `json:"offline"`
 	TrustStale  bool       `json:"trust_stale"`
-	RootIndex   int        `json:"root_index,omitempty"`
-	IssuerID    uint32     `json:"issuer_id,omitempty"`
-	CertSerial  uint32     `json:"cert_serial,omitempty"`
-	Sequence    uint32     `json:"sequence,omitempty"`
+	// A valid EHC1 code's facts (CODES.md): pointers, because 0 is a real root index,
+	// issuer, serial and sequence, and only a field that does not apply is left out.
+	RootIndex   *int       `json:"root_index,omitempty"`
+	IssuerID    *uint32    `json:"issuer_id,omitempty"`
+	CertSerial  *uint32    `json:"cert_serial,omitempty"`
+	Sequence    *uint32    `json:"sequence,omitempty"`
+	Extension   *string    `json:"extension,omitempty"` // hex; "" when the code has none
 	GeneratedAt *time.Time `json:"generated_at,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 }
@@ -130,7 +133,7 @@ type Verification struct {
 // masked in logs.
 type Identity struct {
 	EHCID           string `json:"ehc_id,omitempty"`
-	HolderCategory  int    `json:"holder_category,omitempty"`
+	HolderCategory  *int   `json:"holder_category,omitempty"` // EHC1 codes only; 0 is a category
 	IDType          string `json:"id_type,omitempty"`
 	IDNumber        string `json:"id_number,omitempty"`
 	Name            string `json:"name,omitempty"`

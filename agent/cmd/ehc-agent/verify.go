@@ -25,8 +25,8 @@ type verifyLine struct {
 	TrustStale  *bool   `json:"trust_stale,omitempty"` // ehc_offline only
 	EHCID       string  `json:"ehc_id,omitempty"`
 	Category    *uint8  `json:"category,omitempty"`
-	IssuerID    uint32  `json:"issuer_id,omitempty"`
-	CertSerial  uint32  `json:"cert_serial,omitempty"`
+	IssuerID    *uint32 `json:"issuer_id,omitempty"`
+	CertSerial  *uint32 `json:"cert_serial,omitempty"`
 	RootIndex   *uint8  `json:"root_index,omitempty"`
 	GeneratedAt string  `json:"generated_at,omitempty"`
 	ExpiresAt   string  `json:"expires_at,omitempty"`
@@ -203,7 +203,7 @@ func verifyPayload(v *verify.Verifier, copts *codes.Options, payload []byte, now
 func offlineLine(r verify.Result) verifyLine {
 	l := verifyLine{Type: codes.TypeEHCOffline, Status: r.Status, Reason: r.Reason, TrustStale: &r.TrustStale}
 	if r.Status == verify.StatusValid {
-		l.EHCID, l.IssuerID, l.CertSerial = r.EHCID, r.IssuerID, r.CertSerial
+		l.EHCID, l.IssuerID, l.CertSerial = r.EHCID, &r.IssuerID, &r.CertSerial
 		l.Category, l.RootIndex, l.Sequence, l.Extension = &r.Category, &r.RootIndex, &r.Sequence, &r.Extension
 		l.GeneratedAt = r.GeneratedAt.UTC().Format(time.RFC3339)
 		l.ExpiresAt = r.ExpiresAt.UTC().Format(time.RFC3339)
