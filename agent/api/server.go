@@ -303,6 +303,29 @@ func (s *Server) Event(e *event.Event) {
 	s.hub.publish(entry{seq: e.Seq, json: b, live: eventMessage(e.Seq, b, false)})
 }
 
+// Channel implements pipeline.Channeler: a payment or insurance code, unmasked, goes to
+// the WebSocket clients connected now as a message of its own type, right after its
+// (masked) event. It is kept nowhere — not in the ring, /v1/events, a log or a
+// metric — so a client that connects later never gets it: such codes are short-lived
+// and must not be replayed; the kiosk asks the patient to show the code again.
+func (s *Server) Channel(e *event.Event, code string) {
+	if e.Code == nil {
+		return
+	}
+	b, err := json.Marshal(struct {
+		Type    string `json:"type"`
+		Seq     uint64 `json:"seq"`
+		EventID string `json:"event_id"`
+		Device  string `json:"device"`
+		Scheme  string `json:"scheme,omitempty"`
+		Code    string `json:"code"`
+	}{e.Code.Type, e.Seq, e.EventID, e.Source.Device, e.Code.Scheme, code})
+	if err != nil {
+		return
+	}
+	s.hub.broadcast(b)
+}
+
 // DeviceState records a device's state change for metrics and tells WebSocket clients.
 // It does not block; call it from the daemon's device sink.
 func (s *Server) DeviceState(st device.State) {

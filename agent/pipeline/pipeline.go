@@ -70,6 +70,15 @@ type TimingObserver interface {
 	ObserveCommit(d time.Duration, events int)
 }
 
+// Channeler is implemented by a Subscriber that takes the codes routed to a channel of
+// their own (CODES.md: payment and insurance codes, PLATFORM.md: "the local API's
+// payment message to the kiosk"): the code unmasked, which is in no event, journal or
+// log. It is called on the pipeline's goroutine right after the code's event was told
+// (so the event's seq is known), and must not block or keep the code.
+type Channeler interface {
+	Channel(e *event.Event, code string)
+}
+
 // Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
 type Resolver interface {
 	Resolve(ctx context.Context, code string) (*event.Identity, error)
@@ -282,10 +291,12 @@ func (p *Pipeline) Snapshot() Stats {
 	return Stats{Reads: p.reads_.Load(), Events: p.events.Load(), DoubleReads: p.doubles.Load(), JournalErrors: p.jerrs.Load()}
 }
 
-// pending is a read whose event waits for its commit.
+// pending is a read whose event waits for its commit; code is the unmasked code of a
+// payment or insurance read, for the Channelers once the event is told.
 type pending struct {
 	read  device.Read
 	event *event.Event
+	code  string
 }
 
 // processQueued processes first and whatever reads are already queued behind it (up to
@@ -324,7 +335,11 @@ func (p *Pipeline) add(ctx context.Context, g []pending, r device.Read, o *Optio
 		p.resolve(ctx, r, e, online, o)
 		return g
 	}
-	return append(g, pending{read: r, event: e})
+	q := pending{read: r, event: e}
+	if t := e.Code; t != nil && (t.Type == codes.TypePayment || t.Type == codes.TypeInsurance) {
+		q.code = string(r.Data)
+	}
+	return append(g, q)
 }
 
 // commitGroup commits g's events in one transaction when the journal can, then tells
@@ -333,7 +348,7 @@ func (p *Pipeline) commitGroup(g []pending, o *Options) {
 	bj, batch := p.journal.(BatchJournal)
 	if len(g) == 1 || !batch {
 		for _, q := range g {
-			p.commit(q.read, q.event, o)
+			p.tell(q.read, q.event, q.code, p.append(q.event), o)
 		}
 		return
 	}
@@ -347,22 +362,29 @@ func (p *Pipeline) commitGroup(g []pending, o *Options) {
 	clear(es)
 	p.events_ = es[:0]
 	for _, q := range g {
-		p.committed(q.read, q.event, err, o)
+		p.tell(q.read, q.event, q.code, err, o)
 	}
 }
 
 // commit makes e durable and only then tells the subscribers; the error is the
 // journal's when e was not committed (Record reports it).
 func (p *Pipeline) commit(r device.Read, e *event.Event, o *Options) error {
+	return p.tell(r, e, "", p.append(e), o)
+}
+
+// append commits e alone, timed.
+func (p *Pipeline) append(e *event.Event) error {
 	t0 := time.Now()
 	err := p.journal.Append(e)
 	p.observeCommit(time.Since(t0), 1)
-	return p.committed(r, e, err, o)
+	return err
 }
 
-// committed tells the subscribers of e once its journal write returned err, and
-// returns err unless the event was committed all the same.
-func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Options) error {
+// tell tells the subscribers of e once its journal write returned err, then hands a
+// payment or insurance read's code (code, unmasked) to the Channelers, and returns err
+// unless the event was committed all the same. An event not committed is told to no
+// one, and its code goes nowhere.
+func (p *Pipeline) tell(r device.Read, e *event.Event, code string, err error, o *Options) error {
 	if errors.Is(err, outbox.ErrFull) {
 		// Committed all the same: nothing is dropped. The status says outbox_full so
 		// the kiosk can fall back; each such event is logged with the reason too.
@@ -382,6 +404,13 @@ func (p *Pipeline) committed(r device.Read, e *event.Event, err error, o *Option
 	p.mu.Unlock()
 	for _, s := range subs {
 		s.Event(e)
+	}
+	if code != "" {
+		for _, s := range subs {
+			if c, ok := s.(Channeler); ok {
+				c.Channel(e, code)
+			}
+		}
 	}
 	// Logged after the kiosk was told: a log write (a pipe to journald, a file) can
 	// block, and it is no part of what the kiosk waits for.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -144,16 +146,73 @@ type failingJournal struct{}
 
 func (failingJournal) Append(*event.Event) error { return errors.New("disk full") }
 
+// channels is a subscriber that also takes the codes routed to their channel, noting
+// the order of what it is told.
+type channels struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (c *channels) Event(e *event.Event) {
+	c.mu.Lock()
+	c.log = append(c.log, fmt.Sprintf("event %d %s", e.Seq, e.Code.Type))
+	c.mu.Unlock()
+}
+
+func (c *channels) Channel(e *event.Event, code string) {
+	c.mu.Lock()
+	c.log = append(c.log, fmt.Sprintf("channel %d %s %s", e.Seq, e.Code.Type, code))
+	c.mu.Unlock()
+}
+
 func TestUncommittedEventIsNotAnnounced(t *testing.T) {
 	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{})
 	c := &collect{ch: make(chan struct{}, 1)}
 	p.Subscribe(c)
+	ch := &channels{}
+	p.Subscribe(ch)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.Submit(ctx, device.Read{Device: "d", Data: []byte("HELLO"), At: time.Now()})
+	p.Submit(ctx, device.Read{Device: "d", Data: []byte("6225881234567890123"), At: time.Now()})
 	cancel()
-	p.Run(ctx) // drains the queued read, then returns
-	if len(c.ev) != 0 || p.Snapshot().JournalErrors != 1 {
-		t.Fatalf("events %d, stats %+v", len(c.ev), p.Snapshot())
+	p.Run(ctx) // drains the queued reads, then returns
+	if len(c.ev) != 0 || len(ch.log) != 0 || p.Snapshot().JournalErrors != 2 {
+		t.Fatalf("events %d, channel %v, stats %+v", len(c.ev), ch.log, p.Snapshot())
+	}
+}
+
+// A payment or insurance code goes to the Channelers, unmasked, right after its event
+// and with its seq; other codes do not, and the event itself has the code masked.
+func TestChannelAfterEvent(t *testing.T) {
+	p, keys, _, c := rig(t)
+	p.SetOptions(Options{TerminalID: "T-1", Insurance: []*regexp.Regexp{regexp.MustCompile(`^YB[0-9]{16}$`)}})
+	ch := &channels{}
+	p.Subscribe(ch)
+	code, err := keys.NewCode(issuer.CodeOptions{Sequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"6225881234567890123", code, "YB1234567890123456", "hello"} {
+		p.Submit(context.Background(), device.Read{Device: "front", Data: []byte(d), At: time.Now()})
+	}
+	ev := c.wait(t, 4)
+	// ch is told after c, on the pipeline's goroutine: wait for its last entry.
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		ch.mu.Lock()
+		got = strings.Join(ch.log, "|")
+		n := len(ch.log)
+		ch.mu.Unlock()
+		if n >= 6 || time.Now().After(deadline) {
+			break
+		}
+	}
+	want := "event 1 payment|channel 1 payment 6225881234567890123|event 2 ehc_offline|event 3 insurance|channel 3 insurance YB1234567890123456|event 4 unknown"
+	if got != want {
+		t.Fatalf("told:\n%s\nwant:\n%s", got, want)
+	}
+	if ev[0].Code.Masked != "6225***********0123" || ev[2].Code.Masked == "YB1234567890123456" {
+		t.Errorf("events carry the codes unmasked: %+v %+v", ev[0].Code, ev[2].Code)
 	}
 }
 
