@@ -114,10 +114,10 @@ type Card struct {
 
 // Verification is the verdict on the code or card.
 type Verification struct {
-	Status      string     `json:"status"` // valid | invalid | pending
-	Reason      string     `json:"reason,omitempty"`
-	Offline     bool       `json:"offline"`
-	TrustStale  bool       `json:"trust_stale"`
+	Status     string `json:"status"` // valid | invalid | pending
+	Reason     string `json:"reason,omitempty"`
+	Offline    bool   `json:"offline"`
+	TrustStale bool   `json:"trust_stale"`
 	// A valid EHC1 code's facts (CODES.md): pointers, because 0 is a real root index,
 	// issuer, serial and sequence, and only a field that does not apply is left out.
 	RootIndex   *int       `json:"root_index,omitempty"`
