@@ -327,7 +327,7 @@ func (d *Daemon) applyDevices(ctx context.Context, want []config.Device) {
 		d.mu.Lock()
 		d.devices[c.Name] = r
 		d.mu.Unlock()
-		sink := &pipeline.DeviceSink{Ctx: dctx, P: d.pipe, Logger: d.log, OnState: d.onState, OnDrop: d.onDrop}
+		sink := &pipeline.DeviceSink{Ctx: dctx, P: d.pipe, Driver: c.Driver, Logger: d.log, OnState: d.onState, OnDrop: d.onDrop}
 		go func() {
 			defer close(r.done)
 			if err := dev.Run(dctx, sink); err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/offline/verify"
 	"github.com/ehc-agent/ehc-agent/protocol/codes"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
+	"github.com/ehc-agent/ehc-agent/protocol/framing"
 	"github.com/ehc-agent/ehc-agent/protocol/mask"
 )
 
@@ -456,7 +457,10 @@ func (p *Pipeline) build(r device.Read, o *Options) (e *event.Event, online stri
 	if r.Card != nil {
 		return cardEvent(e, r.Card), "", true
 	}
-	c := codes.Classify(r.Data, &codes.Options{Insurance: o.Insurance})
+	c := codes.Result{Type: codes.TypeUnknown, Reason: r.Rejected}
+	if r.Rejected == "" {
+		c = codes.Classify(r.Data, &codes.Options{Insurance: o.Insurance})
+	}
 	e.Code = &event.Code{Type: c.Type, Scheme: c.Scheme, Masked: c.Masked, AIM: r.AIM}
 	switch c.Type {
 	case "ehc_offline":
@@ -489,11 +493,14 @@ func (p *Pipeline) build(r device.Read, o *Options) (e *event.Event, online stri
 	return e, online, true
 }
 
-// DeviceSink adapts the pipeline to device.Sink for one driver: reads are submitted,
-// states and drops are logged and passed to onState/onDrop (status, metrics).
+// DeviceSink adapts the pipeline to device.Sink for one device: reads are submitted,
+// states and drops are logged and passed to onState/onDrop (status, metrics). A scan
+// dropped as too_long is still an identification attempt (CODES.md: rejected, reason
+// too_long; PLATFORM.md: the platform sees every attempt), so it becomes an event too.
 type DeviceSink struct {
 	Ctx     context.Context
 	P       *Pipeline
+	Driver  string // the device's driver, for the events of its rejected scans
 	Logger  *slog.Logger
 	OnState func(device.State)
 	OnDrop  func(device.Drop)
@@ -512,6 +519,9 @@ func (s *DeviceSink) Drop(d device.Drop) {
 	s.Logger.Warn("input dropped", "device", d.Device, "reason", d.Reason, "bytes", d.Bytes)
 	if s.OnDrop != nil {
 		s.OnDrop(d)
+	}
+	if d.Reason == framing.ReasonTooLong {
+		_ = s.P.Submit(s.Ctx, device.Read{Device: d.Device, Driver: s.Driver, Kind: "qr", Rejected: d.Reason, At: d.At})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -457,5 +458,29 @@ func TestValidCodeFactsKeepZeros(t *testing.T) {
 	b, _ = json.Marshal(e)
 	if e.Verification.Status != "invalid" || strings.Contains(string(b), `"sequence"`) || strings.Contains(string(b), `"extension"`) {
 		t.Errorf("invalid code's event: %s", b)
+	}
+}
+
+// A scan the framer dropped as too long is still an attempt: the device sink turns it
+// into an event, unknown and invalid with reason too_long, as Classify does for a long
+// payload that reached it. Other drops (a stale partial) make no event.
+func TestTooLongDropIsAnEvent(t *testing.T) {
+	p, _, ob, c := rig(t)
+	var drops []string
+	sink := &DeviceSink{Ctx: context.Background(), P: p, Driver: "serial", Logger: slog.New(slog.DiscardHandler),
+		OnDrop: func(d device.Drop) { drops = append(drops, d.Reason) }}
+	at := time.Now()
+	sink.Drop(device.Drop{Device: "front", Reason: "stale_partial", Bytes: 12, At: at})
+	sink.Drop(device.Drop{Device: "front", Reason: "too_long", Bytes: 5000, At: at})
+	e := c.wait(t, 1)[0]
+	if e.Source.Device != "front" || e.Source.Driver != "serial" || e.Source.Kind != "qr" || !e.OccurredAt.Equal(at.UTC()) ||
+		e.Code == nil || e.Code.Type != "unknown" || e.Verification == nil || e.Verification.Status != "invalid" || e.Verification.Reason != "too_long" {
+		t.Fatalf("event %+v code %+v verification %+v", e, e.Code, e.Verification)
+	}
+	if s := ob.Stats(); s.LastSeq != 1 {
+		t.Errorf("outbox: %+v, want the one event", s)
+	}
+	if strings.Join(drops, ",") != "stale_partial,too_long" {
+		t.Errorf("drops passed on: %v", drops)
 	}
 }

@@ -22,6 +22,9 @@ type Read struct {
 	AIM    string    // AIM symbology identifier that was stripped, e.g. "]Q1"; empty if none
 	Card   *CardRead // Kind "card": what the card said
 	At     time.Time // when the last byte of the read arrived, or the card read ended
+	// Rejected is the reason a scan was taken but not kept (too_long: over the framer's
+	// bound, so Data is empty): still an identification attempt, with its event.
+	Rejected string
 }
 
 // CardRead is the outcome of reading one physical card.
