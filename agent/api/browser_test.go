@@ -66,6 +66,17 @@ func TestDemoPageInBrowser(t *testing.T) {
 	h.srv.Event(testEvent(2, 0))
 	chromiumtest.Do(t, ctx, 5*time.Second, "see event 2", chromedp.WaitVisible(chromedp.CSS(`tr[data-seq="2"]`)))
 
+	// A payment code's own message follows its event: the page notes it, and shows
+	// nothing of the code.
+	pay := testEvent(2, 0)
+	pay.Code.Type, pay.Code.Scheme = "payment", "unionpay"
+	h.srv.Channel(pay, "6225881234567890123")
+	chromiumtest.Value(t, ctx, "see the payment channel note",
+		chromedp.Poll[bool](`document.querySelector('tr[data-seq="2"]').textContent.includes("→ payment channel")`, chromedp.WithPollingTimeout(5*time.Second)))
+	if page := chromiumtest.Value(t, ctx, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`)); strings.Contains(page, "6225881234567890123") {
+		t.Errorf("page shows the payment code")
+	}
+
 	// The agent restarts on the same address; events committed before the page is back
 	// are not lost to it: it reconnects with after=2.
 	addr := strings.TrimPrefix(h.url, "http://")

@@ -92,6 +92,14 @@
     return { what, verdict, status: v.status || "", who: who.join("  ") };
   }
 
+  // A payment code or insurance voucher arrives unmasked, live only, right after its
+  // masked event: a real kiosk hands msg.code to its payment (or insurance) SDK here.
+  // This page only notes that it came, and shows nothing of it.
+  function channelCode(msg) {
+    const tr = document.querySelector('tr[data-seq="' + msg.seq + '"]');
+    if (tr && tr.lastChild) tr.lastChild.textContent += "  → " + msg.type + " channel";
+  }
+
   let lastSeq = 0;   // newest event shown
   let resumeSeq = null; // every event after it reached this page (null: not known yet)
   function showEvent(seq, ev, replay) {
@@ -166,6 +174,7 @@
         case "event": showEvent(msg.seq, msg.event, !!msg.replay); break;
         case "device": setDevice(msg.device.device, msg.device); break;
         case "receipt": receiptOutcome(msg.application_id, msg.receipt); break;
+        case "payment": case "insurance": channelCode(msg); break;
         case "status":
           if (first && !resuming && msg.status.api) resumeSeq = Math.max(resumeSeq || 0, msg.status.api.last_seq || 0);
           first = false;
