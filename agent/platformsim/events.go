@@ -59,7 +59,7 @@ type eventFields struct {
 		IDValidTo   *string `json:"id_valid_to"`
 	} `json:"identity"`
 	// A card application's event (PLATFORM.md, Card application; source.kind
-	// "application"): its object must be whole, its applicant masked.
+	// "card_application"): its object must be whole, its applicant masked.
 	Application *struct {
 		ApplicationID *string `json:"application_id"`
 		Result        *string `json:"result"`

@@ -399,7 +399,7 @@ func TestApplicationEvents(t *testing.T) {
 	s, c := start(t, platformsim.Options{})
 	appEv := func(id string, seq int, app string) string {
 		return fmt.Sprintf(`{"event_id":%q,"terminal_id":%q,"seq":%d,"occurred_at":"2026-11-24T08:00:01.123Z",`+
-			`"source":{"kind":"application","device":"idcard","driver":"apply"},"application":%s}`, id, term, seq, app)
+			`"source":{"kind":"card_application","device":"idcard","driver":"apply"},"application":%s}`, id, term, seq, app)
 	}
 	masked := `{"application_id":"a1","result":"created","ehc_id":"E1","source":"id_card_reader","applicant":{"id_type":"01","id_number":"1101**********1238","name":"王*"}}`
 	unmasked := `{"application_id":"a2","result":"platform_unreachable","source":"manual","applicant":{"id_type":"01","id_number":"110108199003071238","name":"王喆"}}`

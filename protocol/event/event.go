@@ -26,13 +26,13 @@ type Event struct {
 	Verification *Verification `json:"verification,omitempty"`
 	Identity     *Identity     `json:"identity,omitempty"`
 	// Application is set, and only it, on a card application's event (source.kind
-	// "application"): no device read it, the kiosk's application did.
+	// "card_application"): no device read it, the kiosk's application did.
 	Application *Application `json:"application,omitempty"`
 }
 
 // Source says where the read came from.
 type Source struct {
-	Kind   string `json:"kind"`   // "qr" | "card" | "application"
+	Kind   string `json:"kind"`   // "qr" | "card" | "card_application"
 	Device string `json:"device"` // configured device name; for an application see Application
 	Driver string `json:"driver"` // "serial" | "usbhid" | "pcsc" | "idcard" | "sim" | "apply"
 }
@@ -45,11 +45,11 @@ type Source struct {
 // and are no event. A kiosk repeating an answered application_id is given the kept
 // answer and makes no second event; a new attempt after platform_unreachable does.
 //
-// Its source is {"kind": "application", "device": <the ID card reader's name, or
+// Its source is {"kind": "card_application", "device": <the ID card reader's name, or
 // "local_api" for typed data>, "driver": "apply"}; it has no code, card, verification
 // or identity.
 const (
-	SourceApplication = "application"
+	SourceApplication = "card_application"
 	DriverApply       = "apply"
 	DeviceLocalAPI    = "local_api"
 )

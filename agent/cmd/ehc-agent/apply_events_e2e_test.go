@@ -57,7 +57,7 @@ func TestApplicationEventsReachAPIAndPlatform(t *testing.T) {
 	checkApp := func(where string, e event.Event, id, result, ehc, source, device string, cardSeq uint64, number, name string) {
 		t.Helper()
 		x := e.Application
-		if x == nil || e.Source != (event.Source{Kind: "application", Device: device, Driver: "apply"}) ||
+		if x == nil || e.Source != (event.Source{Kind: "card_application", Device: device, Driver: "apply"}) ||
 			(id != "" && x.ApplicationID != id) || x.Result != result || x.EHCID != ehc || x.Source != source || x.CardSeq != cardSeq ||
 			x.Applicant.IDNumber != number || x.Applicant.Name != name || x.Applicant.IDType != "01" {
 			t.Errorf("%s: %+v %+v", where, e.Source, x)
