@@ -426,3 +426,44 @@ func TestApplicationEvents(t *testing.T) {
 		t.Fatalf("leak counts %+v", st)
 	}
 }
+
+// A repeat of an accepted event_id is a duplicate whatever its content: the first wins
+// (PLATFORM.md, Delivery rules), so a second copy that would fail the schema, name
+// another terminal or be too large is reported as a duplicate, not rejected. An entry
+// whose id is unknown is still checked.
+func TestDuplicateRecognisedBeforeChecks(t *testing.T) {
+	s, c := start(t, platformsim.Options{MaxEventBytes: 4 << 10})
+	a := v7(t)
+	if r := c.do("POST", "/api/v1/events", "", batch(ev(a, term, 1))); !strings.Contains(string(r.body), `"accepted":["`+a+`"]`) {
+		t.Fatalf("first copy: %d %s", r.status, r.body)
+	}
+	upper := strings.ToUpper(a)
+	copies := []string{
+		ev(a, "K-0002", 1),                          // another terminal
+		`{"event_id":"` + upper + `","seq":"five"}`, // no schema, id in another case
+		strings.Replace(ev(a, term, 1), `"seq"`, `"pad":"`+strings.Repeat("z", 5<<10)+`","seq"`, 1), // too large
+		ev(a, term, 1), // the same content again
+	}
+	unknown := v7(t)
+	r := c.do("POST", "/api/v1/events", "", batch(append(copies, ev(unknown, "K-0002", 2))...))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var ans platformsim.EventsAnswer
+	if err := json.Unmarshal(r.body, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint([]string{a, upper, a, a}); fmt.Sprint(ans.Duplicates) != want || len(ans.Accepted) != 0 {
+		t.Fatalf("duplicates %v accepted %v, want duplicates %s", ans.Duplicates, ans.Accepted, want)
+	}
+	if len(ans.Rejected) != 1 || ans.Rejected[0].Index != 4 || ans.Rejected[0].Reason != platformsim.RejectTerminalMismatch {
+		t.Fatalf("rejected %+v, want only the unknown id of another terminal", ans.Rejected)
+	}
+	st := s.Stats()
+	if st.Duplicates != 4 || st.Conflicts != 3 {
+		t.Fatalf("duplicates %d conflicts %d, want 4 and 3 (the identical copy is no conflict)", st.Duplicates, st.Conflicts)
+	}
+	if evs := s.Events(); len(evs) != 1 || evs[0].Seq != 1 || strings.Contains(string(evs[0].JSON), "K-0002") {
+		t.Fatalf("the first copy must stay the only one kept: %+v", evs)
+	}
+}
