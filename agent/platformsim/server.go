@@ -19,7 +19,7 @@
 //   - GET /api/v1/trust/keyset and /trust/revocations?since=: the files keyset.json and
 //     revocations.json of a `sim keys` directory (TrustDir), read at every request, so
 //     a test or a demo can swap them, with a strong ETag and 304 for If-None-Match or
-//     an unchanged version.
+//     a version not above since. since is required (400 missing_since / bad_since).
 //   - POST /api/v1/codes/resolve from DataDir/codes.json (code → identity object, an
 //     optional "expires_at" RFC 3339 field) plus the cards issued by
 //     POST /api/v1/cards/apply (idempotent by application_id, one card per resident,

@@ -315,6 +315,16 @@ func TestTrustDocumentsETag(t *testing.T) {
 	if r := c.do("GET", "/api/v1/trust/revocations", "since=11", nil); r.status != 200 {
 		t.Fatalf("since=11 of version 12: %d", r.status)
 	}
+	// since is part of the endpoint: a terminal without a list asks since=0, and a
+	// request without it is refused as a strict platform would.
+	if r := c.do("GET", "/api/v1/trust/revocations", "since=0", nil); r.status != 200 {
+		t.Fatalf("since=0 of version 12: %d", r.status)
+	}
+	for q, reason := range map[string]string{"": "missing_since", "version=3": "missing_since", "since=": "bad_since", "since=-1": "bad_since", "since=x": "bad_since", "since=1&since=2": "bad_since"} {
+		if r := c.do("GET", "/api/v1/trust/revocations", q, nil); r.status != 400 || r.reason() != reason {
+			t.Fatalf("query %q: %d %s, want 400 %s", q, r.status, r.body, reason)
+		}
+	}
 	os.WriteFile(filepath.Join(dir, trust.KeySetFile), seal(`{"version":8}`), 0o644)
 	if r := c.do("GET", "/api/v1/trust/keyset", "", nil, "If-None-Match", etag); r.status != 200 || r.header.Get("ETag") == etag {
 		t.Fatalf("changed file: %d, etag %s", r.status, r.header.Get("ETag"))
