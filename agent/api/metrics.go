@@ -185,3 +185,63 @@ func (m *metrics) deviceState(st device.State) {
 		m.reconnects.WithLabelValues(dev).Add(0)
 	}
 }
+
+// PlatformState is what the metrics show of the agent's link to the platform:
+// PLATFORM.md raises auth_failed "in status and metrics" and clock_offset "in status,
+// logs and metrics".
+type PlatformState struct {
+	// AuthFailed: the platform refuses the terminal's signature (401), until an answer
+	// past authentication.
+	AuthFailed bool
+	// ClockOffset is the platform's time minus ours, as last measured from an answer's
+	// Date; ClockMeasured is false until an answer carried one.
+	ClockOffset   time.Duration
+	ClockMeasured bool
+	// ClockOffsetExceeded: the offset is beyond platform.clock_offset_limit, so the
+	// agent uses the platform's time.
+	ClockOffsetExceeded bool
+}
+
+// platform registers the platform gauges, read from f at every scrape; nil f (no
+// platform configured) registers none.
+func (m *metrics) platform(f func() PlatformState) {
+	if f != nil {
+		m.reg.MustRegister(platformCollector{f})
+	}
+}
+
+var (
+	authFailedDesc = prometheus.NewDesc("ehc_agent_platform_auth_failed",
+		"1 while the platform refuses the terminal's signature (401 auth_failed; events are kept and retried), else 0.", nil, nil)
+	clockOffsetDesc = prometheus.NewDesc("ehc_agent_clock_offset_seconds",
+		"The platform's clock minus the local clock, as last measured from an answer's Date; absent before the first answer.", nil, nil)
+	clockExceededDesc = prometheus.NewDesc("ehc_agent_clock_offset_exceeded",
+		"1 while the clock offset is beyond platform.clock_offset_limit (clock_offset: the platform's time is used), else 0.", nil, nil)
+)
+
+// platformCollector reads the platform state once per scrape, so the three gauges
+// agree with each other. The offset is left out until it was measured: a 0 there
+// would claim the clocks agree.
+type platformCollector struct{ state func() PlatformState }
+
+func (c platformCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- authFailedDesc
+	ch <- clockOffsetDesc
+	ch <- clockExceededDesc
+}
+
+func (c platformCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.state()
+	ch <- prometheus.MustNewConstMetric(authFailedDesc, prometheus.GaugeValue, boolValue(st.AuthFailed))
+	ch <- prometheus.MustNewConstMetric(clockExceededDesc, prometheus.GaugeValue, boolValue(st.ClockOffsetExceeded))
+	if st.ClockMeasured {
+		ch <- prometheus.MustNewConstMetric(clockOffsetDesc, prometheus.GaugeValue, st.ClockOffset.Seconds())
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

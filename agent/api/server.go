@@ -58,6 +58,9 @@ type Options struct {
 	Lending Lending
 	// OutboxDepth, if set, is exported as the ehc_agent_outbox_depth gauge.
 	OutboxDepth func() float64
+	// Platform, if set (a platform is configured), is read at every scrape for the
+	// platform gauges: auth_failed and clock offset (PlatformState).
+	Platform func() PlatformState
 	// Build is added to /v1/status as "build" (version, commit, Go version).
 	Build any
 	// Applications backs /v1/applications (card applications); nil answers 404.
@@ -132,6 +135,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(o.OutboxDepth, s.hub)
+	s.metrics.platform(o.Platform)
 	if o.Applications != nil {
 		o.Applications.OnReceipt(s.receipt)
 	}

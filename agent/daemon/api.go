@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/ehc-agent/ehc-agent/agent/api"
 )
@@ -51,6 +52,18 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 		Logger:      d.log,
 	}
 	opts.Applications = applications
+	if u := d.uplink; u != nil {
+		// Read from one Status, as /v1/status shows it, so metrics and status agree.
+		opts.Platform = func() api.PlatformState {
+			st := u.Status()
+			return api.PlatformState{
+				AuthFailed:          st.AuthFailed,
+				ClockOffset:         time.Duration(st.ClockOffsetSeconds * float64(time.Second)),
+				ClockMeasured:       !st.ClockMeasuredAt.IsZero(),
+				ClockOffsetExceeded: st.ClockOffset,
+			}
+		}
+	}
 	srv, err := api.New(opts)
 	if err != nil {
 		appsCloser.Close()

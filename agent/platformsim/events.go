@@ -158,6 +158,25 @@ func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, raw := range events {
+		// An id already accepted is a duplicate whatever this copy holds — "the first
+		// wins" (PLATFORM.md, Delivery rules) — so it is recognised before any check of
+		// the content: a second copy that would fail one is still no rejection.
+		if id := peekEventID(raw); id != "" {
+			if first, ok := s.seen[strings.ToLower(id)]; ok {
+				ans.Duplicates = append(ans.Duplicates, id)
+				s.stats.Duplicates++
+				buf.Reset()
+				sum := []byte(nil)
+				if json.Compact(&buf, raw) == nil {
+					sum = contentSum(buf.Bytes(), id)
+				}
+				if !bytes.Equal(first, sum) {
+					s.stats.Conflicts++
+					s.log.Warn("duplicate event_id with other content; the first is kept", "reason", "conflict", "event_id", strings.ToLower(id), "terminal", terminal)
+				}
+				continue
+			}
+		}
 		id, seq, leak, why := s.checkEvent(raw, terminal)
 		if why != "" {
 			ans.Rejected = append(ans.Rejected, Rejected{Index: i, EventID: id, Reason: why})
@@ -172,15 +191,6 @@ func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now
 		}
 		key := strings.ToLower(id)
 		sum := contentSum(buf.Bytes(), id)
-		if first, ok := s.seen[key]; ok {
-			ans.Duplicates = append(ans.Duplicates, id)
-			s.stats.Duplicates++
-			if !bytes.Equal(first, sum) {
-				s.stats.Conflicts++
-				s.log.Warn("duplicate event_id with other content; the first is kept", "reason", "conflict", "event_id", key, "terminal", terminal)
-			}
-			continue
-		}
 		switch leak {
 		case leakPhoto:
 			s.stats.PhotoLeaks++
@@ -209,6 +219,17 @@ func (s *Server) handleEvents(_ *http.Request, terminal string, body []byte, now
 	s.stats.Accepted += len(fresh)
 	s.stats.Batches++
 	return jsonReply(http.StatusOK, ans)
+}
+
+// peekEventID returns the event_id of a batch entry, "" when there is none to read.
+func peekEventID(raw []byte) string {
+	var e struct {
+		EventID *string `json:"event_id"`
+	}
+	if json.Unmarshal(raw, &e) != nil || e.EventID == nil {
+		return ""
+	}
+	return *e.EventID
 }
 
 // contentSum identifies an event's content for the conflict check; the id's case is

@@ -12,13 +12,14 @@
 //   - POST /api/v1/events: 413 over 100 events or 1 MiB; 400 for a body that is not
 //     {"events":[…]}; otherwise 200 with accepted, duplicates (by event_id, compared
 //     case-insensitively; the first content wins, a different second content is
-//     counted as a conflict) and rejected (schema, bad_event_id, terminal_mismatch,
+//     counted as a conflict — an id already accepted is a duplicate before any check
+//     of the copy's content, so a second copy is never rejected) and rejected (schema, bad_event_id, terminal_mismatch,
 //     too_large). Accepted events are appended to DataDir/events.jsonl and fsync'd
 //     before the answer, and read back at start, so dedup survives a restart.
 //   - GET /api/v1/trust/keyset and /trust/revocations?since=: the files keyset.json and
 //     revocations.json of a `sim keys` directory (TrustDir), read at every request, so
 //     a test or a demo can swap them, with a strong ETag and 304 for If-None-Match or
-//     an unchanged version.
+//     a version not above since. since is required (400 missing_since / bad_since).
 //   - POST /api/v1/codes/resolve from DataDir/codes.json (code → identity object, an
 //     optional "expires_at" RFC 3339 field) plus the cards issued by
 //     POST /api/v1/cards/apply (idempotent by application_id, one card per resident,

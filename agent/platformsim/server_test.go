@@ -315,6 +315,16 @@ func TestTrustDocumentsETag(t *testing.T) {
 	if r := c.do("GET", "/api/v1/trust/revocations", "since=11", nil); r.status != 200 {
 		t.Fatalf("since=11 of version 12: %d", r.status)
 	}
+	// since is part of the endpoint: a terminal without a list asks since=0, and a
+	// request without it is refused as a strict platform would.
+	if r := c.do("GET", "/api/v1/trust/revocations", "since=0", nil); r.status != 200 {
+		t.Fatalf("since=0 of version 12: %d", r.status)
+	}
+	for q, reason := range map[string]string{"": "missing_since", "version=3": "missing_since", "since=": "bad_since", "since=-1": "bad_since", "since=x": "bad_since", "since=1&since=2": "bad_since"} {
+		if r := c.do("GET", "/api/v1/trust/revocations", q, nil); r.status != 400 || r.reason() != reason {
+			t.Fatalf("query %q: %d %s, want 400 %s", q, r.status, r.body, reason)
+		}
+	}
 	os.WriteFile(filepath.Join(dir, trust.KeySetFile), seal(`{"version":8}`), 0o644)
 	if r := c.do("GET", "/api/v1/trust/keyset", "", nil, "If-None-Match", etag); r.status != 200 || r.header.Get("ETag") == etag {
 		t.Fatalf("changed file: %d, etag %s", r.status, r.header.Get("ETag"))
@@ -424,5 +434,46 @@ func TestApplicationEvents(t *testing.T) {
 	}
 	if st := s.Stats(); st.UnmaskedApplicants != 1 || st.IDCardDetailLeaks != 1 || st.PhotoLeaks != 0 {
 		t.Fatalf("leak counts %+v", st)
+	}
+}
+
+// A repeat of an accepted event_id is a duplicate whatever its content: the first wins
+// (PLATFORM.md, Delivery rules), so a second copy that would fail the schema, name
+// another terminal or be too large is reported as a duplicate, not rejected. An entry
+// whose id is unknown is still checked.
+func TestDuplicateRecognisedBeforeChecks(t *testing.T) {
+	s, c := start(t, platformsim.Options{MaxEventBytes: 4 << 10})
+	a := v7(t)
+	if r := c.do("POST", "/api/v1/events", "", batch(ev(a, term, 1))); !strings.Contains(string(r.body), `"accepted":["`+a+`"]`) {
+		t.Fatalf("first copy: %d %s", r.status, r.body)
+	}
+	upper := strings.ToUpper(a)
+	copies := []string{
+		ev(a, "K-0002", 1),                          // another terminal
+		`{"event_id":"` + upper + `","seq":"five"}`, // no schema, id in another case
+		strings.Replace(ev(a, term, 1), `"seq"`, `"pad":"`+strings.Repeat("z", 5<<10)+`","seq"`, 1), // too large
+		ev(a, term, 1), // the same content again
+	}
+	unknown := v7(t)
+	r := c.do("POST", "/api/v1/events", "", batch(append(copies, ev(unknown, "K-0002", 2))...))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var ans platformsim.EventsAnswer
+	if err := json.Unmarshal(r.body, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint([]string{a, upper, a, a}); fmt.Sprint(ans.Duplicates) != want || len(ans.Accepted) != 0 {
+		t.Fatalf("duplicates %v accepted %v, want duplicates %s", ans.Duplicates, ans.Accepted, want)
+	}
+	if len(ans.Rejected) != 1 || ans.Rejected[0].Index != 4 || ans.Rejected[0].Reason != platformsim.RejectTerminalMismatch {
+		t.Fatalf("rejected %+v, want only the unknown id of another terminal", ans.Rejected)
+	}
+	st := s.Stats()
+	if st.Duplicates != 4 || st.Conflicts != 3 {
+		t.Fatalf("duplicates %d conflicts %d, want 4 and 3 (the identical copy is no conflict)", st.Duplicates, st.Conflicts)
+	}
+	if evs := s.Events(); len(evs) != 1 || evs[0].Seq != 1 || strings.Contains(string(evs[0].JSON), "K-0002") {
+		t.Fatalf("the first copy must stay the only one kept: %+v", evs)
 	}
 }

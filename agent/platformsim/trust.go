@@ -22,16 +22,21 @@ func (s *Server) handleKeySet(r *http.Request, _ string, _ []byte, _ time.Time) 
 	return s.trustDocument(r, trust.KeySetFile, -1)
 }
 
+// handleRevocations requires since, as the spec's endpoint always carries it
+// (`?since=<version>`): a terminal without a list asks since=0, and versions start at
+// 1, so that is answered with any published list. Like a strict platform, the emulator
+// refuses a request without it (400 missing_since) or with one that is not a decimal
+// version (400 bad_since), so that an agent omitting it fails its tests here.
 func (s *Server) handleRevocations(r *http.Request, _ string, _ []byte, _ time.Time) reply {
-	since := int64(-1)
-	if v := r.URL.Query().Get("since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 63)
-		if err != nil {
-			return reasonReply(http.StatusBadRequest, "bad_since")
-		}
-		since = int64(n)
+	vs, ok := r.URL.Query()["since"]
+	if !ok {
+		return reasonReply(http.StatusBadRequest, "missing_since")
 	}
-	return s.trustDocument(r, trust.RevocationsFile, since)
+	n, err := strconv.ParseUint(vs[0], 10, 63)
+	if err != nil || len(vs) != 1 {
+		return reasonReply(http.StatusBadRequest, "bad_since")
+	}
+	return s.trustDocument(r, trust.RevocationsFile, int64(n))
 }
 
 // trustDocument serves one file of the trust directory as it is on disk — the emulator

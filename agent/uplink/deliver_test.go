@@ -247,9 +247,15 @@ func TestClockOffset(t *testing.T) {
 		up:  uplink.Options{MinBackoff: 10 * time.Millisecond},
 	})
 	want := e.appendN(3)
+	if st := e.up.Status(); !st.ClockMeasuredAt.IsZero() || st.ClockOffsetSeconds != 0 {
+		t.Fatalf("status before any answer %+v: nothing was measured yet", st)
+	}
 	e.run()
 	waitFor(t, 10*time.Second, "delivered", func() bool { return e.ob.Stats().Pending == 0 })
 	checkExactlyOnce(t, e.sim, want)
+	if at := e.up.Status().ClockMeasuredAt; at.IsZero() || time.Since(at) > 10*time.Second {
+		t.Fatalf("clock_measured_at %v after answers", at)
+	}
 	if n := e.sim.Stats().Unauthorized[platformsim.ReasonStaleTimestamp]; n != 1 {
 		t.Fatalf("%d stale_timestamp refusals, want exactly 1 (the attempt before the offset was known)", n)
 	}

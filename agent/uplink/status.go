@@ -25,8 +25,11 @@ type Status struct {
 	AuthFailed   bool      `json:"auth_failed"`
 	// ClockOffset is raised when the platform's clock is beyond the limit from ours;
 	// ClockOffsetSeconds is the last measured offset, platform − local.
-	ClockOffset        bool    `json:"clock_offset"`
-	ClockOffsetSeconds float64 `json:"clock_offset_seconds"`
+	// ClockMeasuredAt is when it was last measured; zero before any answer with a Date
+	// (ClockOffsetSeconds is 0 then, which says nothing of the clocks).
+	ClockOffset        bool      `json:"clock_offset"`
+	ClockOffsetSeconds float64   `json:"clock_offset_seconds"`
+	ClockMeasuredAt    time.Time `json:"clock_measured_at,omitzero"`
 	// Counters since start: events acknowledged (accepted or duplicate), of which
 	// duplicates, events dead-lettered, and failed attempts.
 	Delivered    uint64 `json:"delivered"`
@@ -46,6 +49,9 @@ func (u *Uplink) Status() Status {
 	u.mu.Unlock()
 	off, raised := u.ClockOffset()
 	s.ClockOffset, s.ClockOffsetSeconds = raised, off.Seconds()
+	if at := u.measuredAt.Load(); at != 0 {
+		s.ClockMeasuredAt = time.Unix(0, at)
+	}
 	if s.AuthFailed {
 		s.State = StateAuthFailed
 	}

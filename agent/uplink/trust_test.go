@@ -180,3 +180,38 @@ func TestTrustSyncFollowsNextUpdate(t *testing.T) {
 	f.serve(trust.KeySetFile, f.keySet(3))
 	waitFor(t, 10*time.Second, "sync at next_update", func() bool { return ts.Versions(time.Now()).KeySet == 3 })
 }
+
+// A terminal without a revocation list asks since=0 (the endpoint always carries
+// since; the emulator, like a strict platform, answers 400 without it) and gets the
+// platform's first list, version 1; asked again with since=1 it gets a 304.
+func TestTrustSyncFirstRevocationList(t *testing.T) {
+	t.Parallel()
+	f := newTrustFixture(t)
+	f.serve(trust.KeySetFile, f.keySet(1))
+	f.serve(trust.RevocationsFile, f.revocations(1))
+	e := newEnv(t, envOptions{sim: platformsim.Options{TrustDir: f.dir}})
+	ts, err := trust.Open(e.db, sm2sig.Public(f.anchor), trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := uplink.New(uplink.Options{URL: e.sim.URL(), TerminalID: terminalID, Key: e.key, Outbox: e.ob, Trust: ts, Logger: e.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := ts.Versions(time.Now()); v.HasRevocations {
+		t.Fatalf("fresh store already has a revocation list: %+v", v)
+	}
+	if err := up.SyncTrust(context.Background()); err != nil {
+		t.Fatalf("first sync: %v (status %+v)", err, up.Status())
+	}
+	if v := ts.Versions(time.Now()); !v.HasRevocations || v.Revocations != 1 || v.KeySet != 1 {
+		t.Fatalf("after the first sync: %+v, want key set 1 and revocations 1", v)
+	}
+	before := e.sim.Stats()
+	if err := up.SyncTrust(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.sim.Stats(); after.NotModified-before.NotModified != 2 || after.TrustDocuments != before.TrustDocuments {
+		t.Fatalf("second sync: %d → %d documents, %d → %d 304s", before.TrustDocuments, after.TrustDocuments, before.NotModified, after.NotModified)
+	}
+}

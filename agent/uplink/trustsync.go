@@ -99,9 +99,12 @@ func (u *Uplink) syncDocument(ctx context.Context, kind string) error {
 	if kind == trust.KindRevocations {
 		path, have, version = "/api/v1/trust/revocations", v.HasRevocations, v.Revocations
 		apply = u.o.Trust.ApplyRevocations
-		if have {
-			query = "since=" + strconv.FormatUint(version, 10)
+		// The endpoint always carries since (PLATFORM.md, Endpoints). Without a cached
+		// list it is 0: versions start at 1, so any published list is above it.
+		if !have {
+			version = 0
 		}
+		query = "since=" + strconv.FormatUint(version, 10)
 	}
 	hdr := http.Header{}
 	u.mu.Lock()

@@ -104,7 +104,9 @@ type Uplink struct {
 
 	offset   atomic.Int64 // applied to Now, nanoseconds; 0 unless raised
 	measured atomic.Int64 // last measured platform − local, nanoseconds
-	raised   atomic.Bool
+	// measuredAt is when measured was taken, Unix nanoseconds; 0: no answer with a Date yet.
+	measuredAt atomic.Int64
+	raised     atomic.Bool
 
 	mu    sync.Mutex // guards st and etags
 	st    Status
@@ -299,6 +301,7 @@ func (u *Uplink) observeDate(date string, sent, got time.Time) {
 	}
 	off := t.Add(500 * time.Millisecond).Sub(sent.Add(got.Sub(sent) / 2))
 	u.measured.Store(int64(off))
+	u.measuredAt.Store(got.UnixNano())
 	limit := u.o.ClockOffsetLimit
 	if off > limit || off < -limit {
 		u.offset.Store(int64(off))
