@@ -483,7 +483,9 @@ func (e *doctorEnv) checkAgent(ctx context.Context) []doctorResult {
 		rows = append(rows, row("platform", doctorPass, u.URL+": "+u.State)...)
 	}
 	off := fmt.Sprintf("%+.1f s from the platform's clock", u.ClockOffsetSeconds)
-	if u.LastSuccess.IsZero() {
+	if u.ClockMeasuredAt.IsZero() {
+		// Even a refused request measures the clock (its answer has a Date); until one
+		// has, 0 would claim the clocks agree.
 		rows = append(rows, row("clock", doctorInfo, "offset unknown: no answer from the platform yet")...)
 	} else if u.ClockOffset {
 		rows = append(rows, row("clock", doctorWarn, off+": beyond platform.clock_offset_limit, the agent uses the platform's time — fix: enable time sync (timedatectl set-ntp true; on Windows w32tm /resync)")...)
