@@ -529,7 +529,7 @@ func (s *DeviceSink) Drop(d device.Drop) {
 // is the credential and the reader proved it present; partial reads say why.
 func cardEvent(e *event.Event, c *device.CardRead) *event.Event {
 	e.Card = &event.Card{Kind: c.Kind, Reader: c.Reader, ATR: strings.ToUpper(hex.EncodeToString(c.ATR)),
-		CardID: c.Info.CardID, Version: c.Info.Version, IssueDate: c.Info.IssueDate, Expiry: c.Info.Expiry}
+		CardID: c.Info.CardID, Version: c.Info.Version, IssueDate: c.Info.IssueDate, Expiry: c.Info.Expiry, ReaderStatus: c.ReaderStatus}
 	e.Identity = c.Identity
 	v := &event.Verification{Status: "valid", Reason: c.Reason, Offline: true}
 	switch {

@@ -35,6 +35,9 @@ type CardRead struct {
 	Identity *event.Identity // nil when nothing could be read
 	Reason   string          // "" when read in full; else a stable reason: unsupported_card, card_removed, read_failed, …
 	Info     cards.Info      // what the card says of itself (version, dates, SSC card identification code); Photo is Identity.Photo's bytes
+	// ReaderStatus is the reader's own status code, set with Reason reader_error only: a
+	// GA 467 SW3 that CARDS.md does not name, as two hex digits ("33").
+	ReaderStatus string
 }
 
 // States a device reports.

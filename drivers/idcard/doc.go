@@ -15,7 +15,8 @@
 //     field, flickering in and out, is not read once per flicker. A failed read (the card
 //     answered 41, the answer was garbled beyond retries, the record is malformed) is
 //     reported once, with its reason, and the card must be lifted and placed again, as
-//     CARDS.md says. Readers that stop reporting a card after reading it (find answers
+//     CARDS.md says. A status CARDS.md does not name is reason reader_error, with the
+//     reader's SW3 in CardRead.ReaderStatus ("33"). Readers that stop reporting a card after reading it (find answers
 //     80 until it is lifted) behave the same way: to the driver the card is gone, and the
 //     next card found is a new one.
 //   - Polls are at least Poll apart (never under 300 ms) and wait on a timer; answers are

@@ -73,13 +73,18 @@ func (r *recorder) expectCard(t testing.TB, reader string, c ga467.IDCard) {
 	}
 }
 
-// expectFailure waits for a read that failed with reason.
-func (r *recorder) expectFailure(t testing.TB, kind, reason string) {
+// expectFailure waits for a read that failed with reason, and returns it. Only a
+// reader_error carries the reader's status.
+func (r *recorder) expectFailure(t testing.TB, kind, reason string) device.Read {
 	t.Helper()
 	x := r.waitRead(t)
 	if x.Card.Kind != kind || x.Card.Reason != reason || x.Card.Identity != nil {
 		t.Fatalf("card read kind %q reason %q identity %v; want %q %q", x.Card.Kind, x.Card.Reason, x.Card.Identity != nil, kind, reason)
 	}
+	if reason != ga467.ReasonReaderError && x.Card.ReaderStatus != "" {
+		t.Fatalf("reason %q with reader status %q", reason, x.Card.ReaderStatus)
+	}
+	return x
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

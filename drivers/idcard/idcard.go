@@ -45,7 +45,7 @@ const (
 	ReasonNoAnswer   = "no_answer"   // connecting/disconnected: the port is open but the reader does not answer
 	ReasonWriteError = "write_error" // disconnected: a command could not be written
 	// CardRead reasons, beside ga467.ReasonSelectFailed, ga467.ReasonReadFailed and
-	// ga467.ReasonReaderError.
+	// ga467.ReasonReaderError (with CardRead.ReaderStatus).
 	ReasonBadAnswer       = "bad_answer"       // the read's answer came garbled (wrong CHK) every time
 	ReasonReadTimeout     = "read_timeout"     // the reader answered find and select, but never the read
 	ReasonBadCardData     = "bad_card_data"    // the record is not a well-formed ID card record

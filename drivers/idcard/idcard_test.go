@@ -129,6 +129,35 @@ func TestReadFailure(t *testing.T) {
 	rec.expectCard(t, vr.Link(), p.Card)
 }
 
+// CARDS.md: a status it does not name is reported as reader_error with the code; the
+// next placement reads normally.
+func TestReadUnknownStatus(t *testing.T) {
+	t.Parallel()
+	vr := reader(t, vreader.Config{Faults: vreader.Faults{ReadStatus: 0x33}})
+	_, rec := start(t, Config{Path: vr.Link()})
+	p := profile(t, "wang-zhe")
+	place(t, vr, p)
+	x := rec.expectFailure(t, KindResidentIDCard, ga467.ReasonReaderError)
+	if x.Card.ReaderStatus != "33" {
+		t.Fatalf("reader status %q, want 33", x.Card.ReaderStatus)
+	}
+	waitFinds(t, vr, 2, 0)
+	rec.expectNoRead(t)
+
+	// A status CARDS.md names is its own reason, without the code.
+	vr.SetFaults(vreader.Faults{ReadStatus: ga467.StatusReadFailed})
+	vr.Remove()
+	waitFinds(t, vr, 2, 2)
+	place(t, vr, p)
+	rec.expectFailure(t, KindResidentIDCard, ga467.ReasonReadFailed)
+
+	vr.SetFaults(vreader.Faults{})
+	vr.Remove()
+	waitFinds(t, vr, 2, 2)
+	place(t, vr, p)
+	rec.expectCard(t, vr.Link(), p.Card)
+}
+
 // A read answer garbled every time ends as bad_answer, once.
 func TestReadAnswerAlwaysGarbled(t *testing.T) {
 	t.Parallel()

@@ -199,6 +199,10 @@ func (s *session) readCard() error {
 func (s *session) report(kind string, c *ga467.IDCard, reason string, code byte) {
 	s.present, s.misses = true, 0
 	cr := &device.CardRead{Kind: kind, Reader: s.path, Reason: reason}
+	if reason == ga467.ReasonReaderError {
+		// CARDS.md: a status it does not name is reported "with the code".
+		cr.ReaderStatus = fmt.Sprintf("%02X", code)
+	}
 	if c != nil {
 		cr.Identity = identity(c)
 	}

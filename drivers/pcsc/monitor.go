@@ -297,24 +297,26 @@ func (m *monitor) readCard(ctx context.Context, r *scard.ReaderState, cr *device
 		case errors.Is(res.Err, errDeadline):
 			cr.Reason = ReasonTimeout
 		case errors.Is(res.Err, errStopping):
-		case m.gone(r):
+		case m.gone(r, deadline):
 			cr.Reason = ReasonCardRemoved
 		}
 	}
 	return res.Err
 }
 
-// gone reports whether the card in r's reader left it (or was replaced) within
-// removalWait: after a failed command it tells a pulled card from a failing one.
-func (m *monitor) gone(r *scard.ReaderState) bool {
+// gone reports whether the card in r's reader left it (or was replaced): after a failed
+// command it tells a pulled card from a failing one. It waits for the reader to say so
+// up to removalWait, but never past until, the read's deadline (CARDS.md: a fault ends
+// the read with an event within 2 s): a fault near the deadline gets one look at the
+// reader's state and no wait, and keeps the reason the read gave it.
+func (m *monitor) gone(r *scard.ReaderState, until time.Time) bool {
 	counter := uint32(r.CurrentState) >> 16
 	rs := []scard.ReaderState{{Reader: r.Reader, CurrentState: r.CurrentState}}
-	deadline := time.Now().Add(removalWait)
+	if d := time.Now().Add(removalWait); d.Before(until) {
+		until = d
+	}
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
+		left := max(time.Until(until), 0) // 0: look, do not wait
 		err := m.sc.GetStatusChange(rs, left)
 		switch {
 		case err == nil:
@@ -326,6 +328,9 @@ func (m *monitor) gone(r *scard.ReaderState) bool {
 		ev := rs[0].EventState
 		if ev&scard.StatePresent == 0 || uint32(ev)>>16 != counter {
 			return true
+		}
+		if left == 0 {
+			return false
 		}
 		rs[0].CurrentState = ev &^ scard.StateChanged
 	}

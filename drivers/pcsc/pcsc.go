@@ -14,10 +14,17 @@
 // What it reports:
 //   - device.Read{Kind: "card", Driver: "pcsc"} once per card insertion, read in full or
 //     not: Card.Reason says what is missing (the reasons of protocol/cards, plus
-//     card_removed, timeout, card_mute, card_busy). A read is bounded by ReadTimeout
-//     between commands. A card pulled mid-read is told apart from a failing card by the
-//     reader's state: with pcscd the command in flight returns 0 bytes and the next ones
-//     SCARD_E_NOT_TRANSACTED before SCARD_W_REMOVED_CARD (CARDS.md, "Failure handling").
+//     card_removed, timeout, card_mute, card_busy). A read is bounded by ReadTimeout,
+//     from the card's arrival: no command starts after it, and neither does the wait
+//     that follows a failed command. A card pulled mid-read is told apart from a failing
+//     card by the reader's state: with pcscd the command in flight returns 0 bytes and
+//     the next ones SCARD_E_NOT_TRANSACTED before SCARD_W_REMOVED_CARD (CARDS.md,
+//     "Failure handling"), so a failed command waits up to removalWait for the reader to
+//     report the card gone (card_removed) — but not past ReadTimeout: a fault that close
+//     to the end keeps the read's own reason (read_failed, …), and card_removed follows
+//     as a state once the reader reports it. A command already sent when ReadTimeout
+//     passes is not cut short (PC/SC cannot cancel a Transmit): a card that hangs in one
+//     is bounded by the reader's own timeouts, not by ReadTimeout.
 //   - device.State: connecting (start, pcsc_service_unavailable: the service is not
 //     there at all, SCARD_E_NO_SERVICE), connected (readers found),
 //     disconnected (no_reader, service_lost), stopped; and, while connected,
@@ -72,12 +79,13 @@ func (p PIN) Format(f fmt.State, _ rune) { f.Write([]byte(p.String())) }
 
 // Defaults and bounds.
 const (
-	DefaultReadTimeout = 2 * time.Second         // CARDS.md: a failing read ends with an event within 2 s
+	DefaultReadTimeout = 2 * time.Second         // CARDS.md: a failing read ends with an event within 2 s (removalWait included)
 	DefaultRefresh     = 1500 * time.Millisecond // reader list, and the longest GetStatusChange wait
 	MinBackoff         = 100 * time.Millisecond  // new context after a dead one
 	MaxBackoff         = 2 * time.Second         // keeps a pcscd restart to well under 5 s
 	// removalWait is how long a failed read waits for the reader to report the card
-	// gone: pcscd polls vpcd every 0.4 s and a real reader interrupts sooner.
+	// gone: pcscd polls vpcd every 0.4 s and a real reader interrupts sooner. The wait
+	// ends at the read's deadline (ReadTimeout) if that comes first.
 	removalWait = 900 * time.Millisecond
 	pnp         = `\\?PnP?\Notification`
 )

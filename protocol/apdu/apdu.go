@@ -1,8 +1,8 @@
 // Package apdu encodes ISO 7816-4 command and response APDUs and runs one command
 // exchange with a card the way CARDS.md ("Card detection") asks: a `61xx` answer is
-// followed by GET RESPONSE (`00 C0 00 00 xx`), a `6Cxx` answer is re-sent once with
-// Le = xx. It also parses the cards' tag-length-value records and decodes their GBK text
-// and packed-BCD values (CARDS.md, "Record format").
+// followed by GET RESPONSE (`00 C0 00 00 xx`), and the command a `6Cxx` answers is
+// re-sent once with Le = xx. It also parses the cards' tag-length-value records and
+// decodes their GBK text and packed-BCD values (CARDS.md, "Record format").
 //
 // Only short APDUs exist here (Lc ≤ 255, Ne ≤ 256): the cards of CARDS.md use nothing
 // else, and an extended APDU from a card or a fuzzer is refused, never guessed at.
@@ -54,7 +54,7 @@ var (
 	ErrExtended      = errors.New("apdu: extended-length APDU")
 	ErrMalformed     = errors.New("apdu: malformed command")
 	ErrTooLong       = errors.New("apdu: answer beyond the bound of one exchange")
-	ErrLoop          = errors.New("apdu: 6Cxx answered again after the re-send")
+	ErrLoop          = errors.New("apdu: 6Cxx answered the re-send after 6Cxx")
 )
 
 // Append appends the encoded command to b.
@@ -223,17 +223,22 @@ type Transmitter interface {
 }
 
 // Exchange sends c and returns the card's final answer: after `61xx` the data of as many
-// GET RESPONSEs as the card announces is appended, after `6Cxx` the command is re-sent
-// once with Le = xx. The status word is returned as it is, 9000 or not: Do is Exchange
-// that wants 9000. The error is a transport error of t (wrapped, so errors.As finds the
-// reader's own error), ErrShortResponse, ErrLoop or ErrTooLong.
+// GET RESPONSEs as the card announces is appended; after `6Cxx` the command that got it
+// is re-sent with Le = xx — c itself, or the GET RESPONSE that the 6C answered, so that
+// the data collected so far is kept and c is never sent twice once it has answered 61xx
+// (the PSAM's 80 FA would encrypt again). The status word is returned as it is, 9000 or
+// not: Do is Exchange that wants 9000. The error is a transport error of t (wrapped, so
+// errors.As finds the reader's own error), ErrShortResponse, ErrLoop (a 6Cxx answering
+// the re-sent command) or ErrTooLong (MaxRoundTrips or MaxData passed: a card that
+// keeps alternating 61xx and 6Cxx ends here).
 func Exchange(t Transmitter, c Command) (Response, error) {
 	raw, err := c.Bytes()
 	if err != nil {
 		return Response{}, err
 	}
+	cur := c // the command raw encodes: c, or a GET RESPONSE
 	var data []byte
-	resent := false
+	resent := false // raw is a re-send after 6Cxx
 	for trips := 0; ; trips++ {
 		if trips == MaxRoundTrips {
 			return Response{}, fmt.Errorf("%w: INS %02X after %d commands", ErrTooLong, c.INS, trips)
@@ -246,25 +251,31 @@ func Exchange(t Transmitter, c Command) (Response, error) {
 			return Response{}, fmt.Errorf("%w: INS %02X got %d bytes", ErrShortResponse, c.INS, len(ans))
 		}
 		r, _ := ParseResponse(ans)
-		if len(data)+len(r.Data) > MaxData {
-			return Response{}, fmt.Errorf("%w: INS %02X, over %d bytes", ErrTooLong, c.INS, MaxData)
-		}
-		data = append(data, r.Data...)
-		switch r.SW1() {
-		case 0x61:
-			raw = []byte{0x00, 0xC0, 0x00, 0x00, r.SW2()} // SW2 00 asks for 256, as Le 00 does
-		case 0x6C:
+		if r.SW1() == 0x6C {
+			// What came with a 6Cxx is not part of the answer: the same command
+			// with the right Le brings it again. A second 6Cxx in a row is a card
+			// going in circles.
 			if resent {
 				return Response{}, fmt.Errorf("%w: INS %02X", ErrLoop, c.INS)
 			}
 			resent = true
-			data = data[:0] // what came with a 6Cxx is not part of the answer
-			c.Ne = ne(r.SW2())
-			if raw, err = c.Bytes(); err != nil {
+			cur.Ne = ne(r.SW2())
+			if raw, err = cur.Bytes(); err != nil {
 				return Response{}, err
 			}
-		default:
+			continue
+		}
+		resent = false
+		if len(data)+len(r.Data) > MaxData {
+			return Response{}, fmt.Errorf("%w: INS %02X, over %d bytes", ErrTooLong, c.INS, MaxData)
+		}
+		data = append(data, r.Data...)
+		if r.SW1() != 0x61 {
 			return Response{Data: data, SW: r.SW}, nil
+		}
+		cur = Command{CLA: 0x00, INS: 0xC0, Ne: ne(r.SW2())} // SW2 00 asks for 256, as Le 00 does
+		if raw, err = cur.Bytes(); err != nil {
+			return Response{}, err
 		}
 	}
 }

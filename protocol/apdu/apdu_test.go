@@ -205,6 +205,130 @@ func TestExchange6Cxx(t *testing.T) {
 	}
 }
 
+// CARDS.md: "6Cxx by re-sending with Le = xx" — the command that got the 6C, which after
+// 61xx is the GET RESPONSE, never the original again (the PSAM's 80 FA would encrypt
+// anew), and the data collected before it is kept.
+func TestExchange6CxxResendsTheCommandItAnswers(t *testing.T) {
+	fa := "80 FA 00 00 10 11 22 33 44 55 66 77 88 00 00 00 00 00 00 00 00"
+	for _, c := range []struct {
+		name  string
+		cmd   Command
+		steps [][2]string
+		data  string // hex, when the exchange ends with 9000
+		sw    uint16
+		err   error
+	}{{
+		name: "6Cxx on the first answer: the original with Le = xx",
+		cmd:  Command{INS: 0xB2, P1: 0x08, P2: 0x00, Ne: 0x14},
+		steps: [][2]string{
+			{"00 B2 08 00 14", "6C 06"},
+			{"00 B2 08 00 06", "08 04 31 32 33 34 90 00"},
+		},
+		data: "08 04 31 32 33 34", sw: SWOK,
+	}, {
+		name: "data that came with 6Cxx is dropped",
+		cmd:  Command{INS: 0xB2, P1: 0x08, P2: 0x00, Ne: 0x14},
+		steps: [][2]string{
+			{"00 B2 08 00 14", "EE EE 6C 02"},
+			{"00 B2 08 00 02", "08 00 90 00"},
+		},
+		data: "08 00", sw: SWOK,
+	}, {
+		name: "61xx then 6Cxx on the GET RESPONSE: the GET RESPONSE with the new Le",
+		cmd:  cardsCommands[6].cmd,
+		steps: [][2]string{
+			{fa, "61 10"},
+			{"00 C0 00 00 10", "6C 08"},
+			{"00 C0 00 00 08", "01 02 03 04 05 06 07 08 90 00"},
+		},
+		data: "01 02 03 04 05 06 07 08", sw: SWOK,
+	}, {
+		name: "data of earlier GET RESPONSEs kept, in order",
+		cmd:  cardsCommands[6].cmd,
+		steps: [][2]string{
+			{fa, "61 10"},
+			{"00 C0 00 00 10", "01 02 03 04 05 06 07 08 61 08"},
+			{"00 C0 00 00 08", "6C 06"},
+			{"00 C0 00 00 06", "09 0A 0B 0C 0D 0E 61 02"},
+			{"00 C0 00 00 02", "0F 10 90 00"},
+		},
+		data: "01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10", sw: SWOK,
+	}, {
+		name: "6C00 on the GET RESPONSE asks for 256",
+		cmd:  Command{INS: 0xB0, Ne: 0x80},
+		steps: [][2]string{
+			{"00 B0 00 00 80", "AA 61 00"},
+			{"00 C0 00 00 00", "6C 00"},
+			{"00 C0 00 00 00", strings.Repeat("BB ", 256) + "90 00"},
+		},
+		data: "AA " + strings.Repeat("BB ", 256), sw: SWOK,
+	}, {
+		name: "a status other than 9000 after the re-send is returned as it is",
+		cmd:  Command{INS: 0xB2, P1: 1, P2: 4, Ne: 256},
+		steps: [][2]string{
+			{"00 B2 01 04 00", "61 04"},
+			{"00 C0 00 00 04", "6C 02"},
+			{"00 C0 00 00 02", "01 02 62 82"},
+		},
+		data: "01 02", sw: 0x6282,
+	}, {
+		name: "6Cxx answering the re-sent GET RESPONSE: a loop",
+		cmd:  cardsCommands[6].cmd,
+		steps: [][2]string{
+			{fa, "61 10"},
+			{"00 C0 00 00 10", "6C 08"},
+			{"00 C0 00 00 08", "6C 10"},
+		},
+		err: ErrLoop,
+	}, {
+		name: "6Cxx answering the re-sent original: a loop",
+		cmd:  Command{INS: 0xB2, P1: 1, P2: 4, Ne: 256},
+		steps: [][2]string{
+			{"00 B2 01 04 00", "6C 07"},
+			{"00 B2 01 04 07", "6C 07"},
+		},
+		err: ErrLoop,
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &script{t: t, steps: c.steps}
+			r, err := Exchange(s, c.cmd)
+			s.done()
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("got %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil || r.SW != c.sw || !bytes.Equal(r.Data, h(c.data)) {
+				t.Fatalf("got % X %04X %v, want %s %04X", r.Data, r.SW, err, c.data, c.sw)
+			}
+		})
+	}
+}
+
+// A card that keeps alternating 61xx and 6Cxx never answers the same command 6C twice in
+// a row, so no ErrLoop: MaxRoundTrips ends it, with exactly that many commands sent.
+func TestExchangeAlternating61And6C(t *testing.T) {
+	var sent [][]byte
+	card := transmitFunc(func(cmd []byte) ([]byte, error) {
+		sent = append(sent, bytes.Clone(cmd))
+		if len(sent)%2 == 1 {
+			return h("AB 61 05"), nil
+		}
+		return h("6C 05"), nil
+	})
+	_, err := Exchange(card, Command{INS: 0xB2, P1: 1, P2: 4, Ne: 256})
+	if !errors.Is(err, ErrTooLong) || len(sent) != MaxRoundTrips {
+		t.Fatalf("%d commands, %v", len(sent), err)
+	}
+	// Only the first command is the original; every other is a GET RESPONSE.
+	for i, cmd := range sent[1:] {
+		if !bytes.Equal(cmd, h("00 C0 00 00 05")) {
+			t.Fatalf("command %d: % X", i+2, cmd)
+		}
+	}
+}
+
 func TestExchangeBounds(t *testing.T) {
 	endless := transmitFunc(func([]byte) ([]byte, error) { return h("61 00"), nil })
 	if _, err := Exchange(endless, Command{INS: 0xB0, Ne: 256}); !errors.Is(err, ErrTooLong) {

@@ -44,23 +44,53 @@ func FuzzParseResponse(f *testing.F) {
 }
 
 // FuzzExchange plays a card whose answers come from the fuzzer: Exchange must end within
-// its bounds with a response or an error, never loop or grow without limit.
+// its bounds with a response or an error, never loop or grow without limit; each command
+// after the first must be the GET RESPONSE a 61xx asks for or the previous command with
+// the Le a 6Cxx asks for; and the data returned is that of the answers other than 6Cxx,
+// in order.
 func FuzzExchange(f *testing.F) {
 	f.Add(h("61 1E"), h("AB 90 00"), byte(0))
 	f.Add(h("6C 07"), h("0B 05 C1 F5 B4 F3 00 90 00"), byte(0))
 	f.Add(h("61 00"), h("61 00"), byte(0))
 	f.Add(h("6C 07"), h("6C 07"), byte(1))
+	f.Add(h("61 10"), h("6C 08"), byte(0x10))
+	f.Add(h("AA 61 04"), h("BB 61 04"), byte(0))
 	f.Add(h(""), h(""), byte(0))
-	f.Fuzz(func(t *testing.T, first, rest []byte, ne byte) {
+	f.Fuzz(func(t *testing.T, first, rest []byte, le byte) {
 		n := 0
+		var prev, prevAns, want []byte
 		card := transmitFunc(func(cmd []byte) ([]byte, error) {
 			n++
+			ans := rest
 			if n == 1 {
-				return first, nil
+				ans = first
 			}
-			return rest, nil
+			if n > 1 {
+				var next []byte
+				switch sw1 := prevAns[len(prevAns)-2]; sw1 {
+				case 0x61:
+					next = []byte{0x00, 0xC0, 0x00, 0x00, prevAns[len(prevAns)-1]}
+				case 0x6C:
+					c, err := ParseCommand(prev)
+					if err != nil {
+						t.Fatalf("sent % X, which does not parse: %v", prev, err)
+					}
+					c.Ne = ne(prevAns[len(prevAns)-1])
+					next, _ = c.Bytes()
+				default:
+					t.Fatalf("command % X sent after the final answer % X", cmd, prevAns)
+				}
+				if !bytes.Equal(cmd, next) {
+					t.Fatalf("after % X answered % X: sent % X, want % X", prev, prevAns, cmd, next)
+				}
+			}
+			prev, prevAns = bytes.Clone(cmd), ans
+			if len(ans) >= 2 && ans[len(ans)-2] != 0x6C {
+				want = append(want, ans[:len(ans)-2]...)
+			}
+			return ans, nil
 		})
-		r, err := Exchange(card, Command{INS: 0xB2, P1: 1, P2: 4, Ne: int(ne)})
+		r, err := Exchange(card, Command{INS: 0xB2, P1: 1, P2: 4, Ne: int(le)})
 		if n > MaxRoundTrips {
 			t.Fatalf("%d commands sent", n)
 		}
@@ -69,6 +99,9 @@ func FuzzExchange(f *testing.F) {
 		}
 		if err == nil && (r.SW1() == 0x61 || r.SW1() == 0x6C) {
 			t.Fatalf("returned %04X instead of following it", r.SW)
+		}
+		if err == nil && !bytes.Equal(r.Data, want) {
+			t.Fatalf("returned % X, the answers' data is % X", r.Data, want)
 		}
 	})
 }

@@ -102,6 +102,9 @@ type Card struct {
 	Kind   string `json:"kind"` // resident_health_card | social_security_card | resident_id_card | unknown
 	Reader string `json:"reader,omitempty"`
 	ATR    string `json:"atr,omitempty"`
+	// ReaderStatus is the reader's status code (two hex digits) when the read failed
+	// with reason reader_error: not personal data, so the platform gets it too.
+	ReaderStatus string `json:"reader_status,omitempty"`
 
 	// What the card says of itself (CARDS.md, EF05), for the local API only: the HIS
 	// compatible output (/compat/v1/sscard) needs it, PLATFORM.md's card has none of it,
@@ -160,7 +163,7 @@ type Identity struct {
 func (e *Event) ForPlatform() *Event {
 	c := *e
 	if e.Card != nil {
-		c.Card = &Card{Kind: e.Card.Kind, Reader: e.Card.Reader, ATR: e.Card.ATR}
+		c.Card = &Card{Kind: e.Card.Kind, Reader: e.Card.Reader, ATR: e.Card.ATR, ReaderStatus: e.Card.ReaderStatus}
 	}
 	if id := e.Identity; id != nil && (id.Photo != "" || id.Address != "" || id.IDAuthority != "" || id.IDValidFrom != "" || id.IDValidTo != "") {
 		p := *id

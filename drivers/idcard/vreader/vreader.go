@@ -45,7 +45,10 @@ type Faults struct {
 	Junk     bool // 1 to 3 pieces of junk before every answer
 	BadCHK   int  // the first BadCHK read answers after each placement carry a wrong CHK
 	ReadFail bool // every read answers 41 (read failed)
-	Silent   bool // no answer to anything
+	// ReadStatus, if not 0, is the SW3 every read answers instead of the card: a status
+	// CARDS.md names, or one it does not (a reader_error).
+	ReadStatus byte
+	Silent     bool // no answer to anything
 }
 
 // Config says how a Reader behaves.
@@ -325,6 +328,8 @@ func (r *Reader) command(c ga467.Command) {
 		switch {
 		case r.card == nil || !r.selected || r.halted || f.ReadFail:
 			a.SW3 = ga467.StatusReadFailed
+		case f.ReadStatus != 0:
+			a.SW3 = f.ReadStatus
 		default:
 			a.SW3, a.Data = ga467.StatusOK, r.card
 			r.stats.ReadsOK++

@@ -144,7 +144,8 @@ func TestSpecDialogue(t *testing.T) {
 }
 
 // Faults: junk and split answers still carry the frame; BadCHK garbles the first reads of
-// a placement; ReadFail fails them; Silent answers nothing.
+// a placement; ReadFail fails them, ReadStatus answers them with its status; Silent
+// answers nothing.
 func TestFaults(t *testing.T) {
 	r := newReader(t, Config{Faults: Faults{Split: true, Junk: true, BadCHK: 1}, Seed: 3})
 	h := openHost(t, r)
@@ -168,6 +169,10 @@ func TestFaults(t *testing.T) {
 	r.SetFaults(Faults{ReadFail: true})
 	if got, _ := h.ask([]byte(ga467.ReadCard)); !bytes.Equal(got, unhex(t, "AA AA AA 96 69 00 04 00 00 41 45")) {
 		t.Fatalf("ReadFail: % X", got)
+	}
+	r.SetFaults(Faults{ReadStatus: 0x33})
+	if got, _ := h.ask([]byte(ga467.ReadCard)); !bytes.Equal(got, unhex(t, "AA AA AA 96 69 00 04 00 00 33 37")) {
+		t.Fatalf("ReadStatus 33: % X", got)
 	}
 	r.SetFaults(Faults{Silent: true})
 	if got, _ := h.ask([]byte(ga467.FindCard)); got != nil {
