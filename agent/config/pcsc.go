@@ -22,7 +22,7 @@ type PCSC struct {
 	// readable by its owner only): one of them with psam_reader.
 	PSAMPIN     string `mapstructure:"psam_pin"`
 	PSAMPINFile string `mapstructure:"psam_pin_file"`
-	// ReadTimeout bounds one card read; 0 means the driver's default (2s).
+	// ReadTimeout bounds one card read; 0 means the driver's default (1.9s).
 	ReadTimeout time.Duration `mapstructure:"read_timeout"`
 	// Photo reads the resident health card's photo (local API only); default true.
 	Photo *bool `mapstructure:"photo"`

@@ -79,7 +79,7 @@ func (p PIN) Format(f fmt.State, _ rune) { f.Write([]byte(p.String())) }
 
 // Defaults and bounds.
 const (
-	DefaultReadTimeout = 2 * time.Second         // CARDS.md: a failing read ends with an event within 2 s (removalWait included)
+	DefaultReadTimeout = 1900 * time.Millisecond // CARDS.md: a failing read ends with an event within 2 s (removalWait included); the card reset and hand-over after the deadline take the rest
 	DefaultRefresh     = 1500 * time.Millisecond // reader list, and the longest GetStatusChange wait
 	MinBackoff         = 100 * time.Millisecond  // new context after a dead one
 	MaxBackoff         = 2 * time.Second         // keeps a pcscd restart to well under 5 s

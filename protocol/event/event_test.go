@@ -11,7 +11,7 @@ import (
 func TestForPlatformKeepsLocalFieldsLocal(t *testing.T) {
 	e := &Event{EventID: "x", Seq: 1, Source: Source{Kind: "card", Device: "r", Driver: "pcsc"},
 		Card: &Card{Kind: "social_security_card", Reader: "R 00 00", ATR: "3B6D", CardID: "650100D156000005",
-			Version: "3.00", IssueDate: "20230301", Expiry: "20330301"},
+			Version: "3.00", IssueDate: "20230301", Expiry: "20330301", ReaderStatus: "33"},
 		Identity: &Identity{Name: "张三", Photo: "SECRETPHOTO"}}
 	b, err := json.Marshal(e.ForPlatform())
 	if err != nil {
@@ -22,7 +22,7 @@ func TestForPlatformKeepsLocalFieldsLocal(t *testing.T) {
 			t.Errorf("%s reached the platform's copy: %s", local, b)
 		}
 	}
-	for _, kept := range []string{`"kind":"social_security_card"`, `"reader":"R 00 00"`, `"atr":"3B6D"`, `"name":"张三"`} {
+	for _, kept := range []string{`"kind":"social_security_card"`, `"reader":"R 00 00"`, `"atr":"3B6D"`, `"name":"张三"`, `"reader_status":"33"`} {
 		if !strings.Contains(string(b), kept) {
 			t.Errorf("%s missing from the platform's copy: %s", kept, b)
 		}
