@@ -519,9 +519,16 @@ func parseKeySet(payload []byte) (*keySet, error) {
 			NotBefore *string     `json:"not_before"`
 			NotAfter  *string     `json:"not_after"`
 		} `json:"roots"`
+		// A revocation list's fields (see parseRevocations): not a key set.
+		Issuers    json.RawMessage `json:"issuers"`
+		EHCIDs     json.RawMessage `json:"ehc_ids"`
+		HolderKeys json.RawMessage `json:"holder_keys"`
 	}
 	if err := decodeStrict(kind, payload, &doc); err != nil {
 		return nil, err
+	}
+	if doc.Issuers != nil || doc.EHCIDs != nil || doc.HolderKeys != nil {
+		return nil, errorf(kind, ReasonBadPayload, "this is a revocation list (issuers, ehc_ids, holder_keys), not a key set")
 	}
 	if !doc.Version.set || doc.IssuedAt == nil || doc.NextUpdate == nil || doc.Roots == nil {
 		return nil, errorf(kind, ReasonBadPayload, "version, issued_at, next_update and roots are required")
@@ -586,9 +593,17 @@ func parseRevocations(payload []byte) (*revocations, error) {
 		} `json:"issuers"`
 		EHCIDs     []string `json:"ehc_ids"`
 		HolderKeys []string `json:"holder_keys"`
+		// A key set's defining field: the anchor signs key sets too, and the signature
+		// says nothing of the kind, so a genuine key set (whose lists would all be
+		// absent) must not pass for a revocation list that revokes nothing.
+		// (next_update is not checked: a later revocation list may well get one.)
+		Roots json.RawMessage `json:"roots"`
 	}
 	if err := decodeStrict(kind, payload, &doc); err != nil {
 		return nil, err
+	}
+	if doc.Roots != nil {
+		return nil, errorf(kind, ReasonBadPayload, "this is a key set (roots), not a revocation list")
 	}
 	// The lists may be absent (nothing revoked of that kind); version and issued_at not.
 	if !doc.Version.set || doc.IssuedAt == nil {

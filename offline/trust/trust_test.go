@@ -294,10 +294,21 @@ func TestBadPayloads(t *testing.T) {
 			wantReason(t, s.ApplyRevocations(f.seal(t, p)), ReasonBadPayload)
 		})
 	}
-	// A key set is not a revocation list: missing issued_at aside, each parser requires
-	// its own fields.
+	// A key set is not a revocation list, nor the other way round: the anchor signs both
+	// and the signature does not say which, so a genuine key set applied as revocations
+	// (whose lists may all be absent) would otherwise revoke nothing at all.
 	s, _ := Open(nil, f.anchorPub, Options{})
 	wantReason(t, s.ApplyKeySet(f.seal(t, revDoc(1, nil, nil))), ReasonBadPayload)
+	id := strings.Repeat("AB", 32)
+	if err := s.ApplyRevocations(f.seal(t, revDoc(3, []string{id}, nil))); err != nil {
+		t.Fatal(err)
+	}
+	wantReason(t, s.ApplyRevocations(f.seal(t, f.keySet(9, "2026-11-02T00:00:00Z"))), ReasonBadPayload)
+	if v := s.Versions(time.Now()); v.Revocations != 3 {
+		t.Errorf("revocations version %d after a key set was offered as revocations, want 3", v.Revocations)
+	}
+	withLists := strings.Replace(f.keySet(9, "2026-11-02T00:00:00Z"), `"version"`, `"ehc_ids": [], "version"`, 1)
+	wantReason(t, s.ApplyKeySet(f.seal(t, withLists)), ReasonBadPayload)
 }
 
 func TestVersionRules(t *testing.T) {
