@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 
+	"github.com/ehc-agent/ehc-agent/internal/keyfile"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
 
@@ -25,7 +26,7 @@ const PublicKeySuffix = ".pub"
 // path+".pub" holds the public key. created says whether the key is new, that is,
 // still to be registered at the platform.
 func LoadOrCreateKey(path string) (key *sm2.PrivateKey, created bool, err error) {
-	b, err := os.ReadFile(path)
+	b, err := keyfile.Read(path)
 	switch {
 	case err == nil:
 		if key, err = sm2sig.ParsePrivateKey(b); err != nil {

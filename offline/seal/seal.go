@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ehc-agent/ehc-agent/internal/keyfile"
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
 )
@@ -90,7 +91,7 @@ func (r *Ring) Add(path string) error {
 }
 
 func readKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := keyfile.Read(path)
 	if err != nil {
 		return nil, err
 	}

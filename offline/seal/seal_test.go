@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -72,5 +74,25 @@ func TestRotation(t *testing.T) {
 	rec2, _ := cur.Seal(nil, []byte("y"), nil)
 	if !bytes.Equal(rec2[:KeyIDLen], cur.current[:]) || bytes.Equal(rec2[:KeyIDLen], rec[:KeyIDLen]) {
 		t.Fatal("new records must carry the new key id")
+	}
+}
+
+// A key file others can read is refused, not used (internal/keyfile): the outbox's
+// personal data is only as sealed as its key is private.
+func TestKeyReadableByOthersIsRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no mode bits on Windows: the state directory's ACLs decide")
+	}
+	p := filepath.Join(t.TempDir(), "outbox.key")
+	if _, err := LoadOrCreate(p); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, 0o644)
+	if _, err := LoadOrCreate(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("0644 key: %v", err)
+	}
+	r, _ := NewRing(make([]byte, 16))
+	if err := r.Add(p); err == nil {
+		t.Fatal("Add took a 0644 key")
 	}
 }

@@ -1,0 +1,42 @@
+package keyfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k")
+	if err := os.WriteFile(p, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := Read(p); err != nil || string(b) != "secret" {
+		t.Fatalf("0600: %q %v", b, err)
+	}
+	if _, err := Read(filepath.Join(dir, "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing: %v, want ErrNotExist (callers create the key then)", err)
+	}
+	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a directory: %v", err)
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for _, mode := range []fs.FileMode{0o644, 0o640, 0o604, 0o660} {
+		os.Chmod(p, mode)
+		_, err := Read(p)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+p) {
+			t.Errorf("mode %04o: %v, want a refusal that says chmod 600", mode, err)
+		}
+	}
+	os.Chmod(p, 0o400)
+	if _, err := Read(p); err != nil {
+		t.Errorf("0400: %v", err)
+	}
+}
