@@ -148,6 +148,8 @@ func New(o Options) (*Client, error) {
 		log: o.Logger.With("component", "fleet"),
 		up:  make(chan struct{}, 1), cmds: make(chan *paho.Publish, commandQueue),
 	}
+	start := time.Now() // with its monotonic reading
+	c.ver.uptime = func() time.Duration { return time.Since(start) }
 	if o.Events {
 		c.events = make(chan Verdict, eventQueue)
 	}

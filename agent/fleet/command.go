@@ -152,6 +152,11 @@ type verifier struct {
 	terminal string
 	key      *sm2sig.PublicKey // nil: commands disabled
 	started  time.Time         // commands signed before it may have run in an earlier life
+	// uptime, when set, is how long ago this process started, on the monotonic clock.
+	// The clock check uses (the agent's trusted clock, moved by the platform's offset
+	// after its first answer) may jump after started was read: the start on that clock
+	// is then now − uptime, and a command signed before it is refused too.
+	uptime func() time.Duration
 
 	mu     sync.Mutex
 	nonces map[string]time.Time // nonce → when it can be forgotten (its ts + window)
@@ -207,7 +212,13 @@ func (v *verifier) check(c *Command, topicVerb string, now time.Time) error {
 	}
 	// The nonce cache lives in memory: a command from before this start could have run
 	// in the previous process, which remembered it, so it is refused whatever its age.
-	if c.TS < v.started.Unix() {
+	started := v.started
+	if v.uptime != nil {
+		if s := now.Add(-v.uptime()); s.After(started) {
+			started = s
+		}
+	}
+	if c.TS < started.Unix() {
 		return &Refusal{ReasonStale, "signed before this agent started (replay protection across restarts)"}
 	}
 	if !knownVerb(c.Verb) {

@@ -81,6 +81,17 @@ func TestVerifierRefusals(t *testing.T) {
 	if got := reason(early.check(sign(nil), VerbDoctor, now.Add(10*time.Second))); got != ReasonStale {
 		t.Fatalf("before start: %s", got)
 	}
+	// The terminal's clock was slow at start and the trusted clock moved forward after
+	// (the platform's offset): the start on the trusted clock is now − uptime, and a
+	// command signed before it is refused even though it is after the slow start.
+	slow := newVerifier("K-0001", sm2sig.Public(key), now.Add(-9*time.Minute))
+	slow.uptime = func() time.Duration { return 30 * time.Second }
+	if got := reason(slow.check(sign(func(c *Command) { c.TS = now.Unix() - 45 }), VerbDoctor, now)); got != ReasonStale {
+		t.Fatalf("signed 45 s ago, before the start 30 s ago on the trusted clock: %s", got)
+	}
+	if got := reason(slow.check(sign(func(c *Command) { c.TS = now.Unix() - 20 }), VerbDoctor, now)); got != "<nil>" {
+		t.Fatalf("signed after the start on the trusted clock: %s", got)
+	}
 	// Bad sig shapes.
 	c := sign(nil)
 	c.Sig = c.Sig[:10]
