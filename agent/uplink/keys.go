@@ -11,7 +11,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 
-	"github.com/ehc-agent/ehc-agent/internal/keyfile"
+	"github.com/ehc-agent/ehc-agent/offline/keyfile"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
 

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ehc-agent/ehc-agent/internal/keyfile"
+	"github.com/ehc-agent/ehc-agent/offline/keyfile"
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
 )

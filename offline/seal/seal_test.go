@@ -77,7 +77,7 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-// A key file others can read is refused, not used (internal/keyfile): the outbox's
+// A key file others can read is refused, not used (offline/keyfile): the outbox's
 // personal data is only as sealed as its key is private.
 func TestKeyReadableByOthersIsRefused(t *testing.T) {
 	if runtime.GOOS == "windows" {
