@@ -42,12 +42,7 @@ func startSimAgent(t *testing.T, dir, logLevel, moreDevices string) *simAgent {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
+	apiAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-0001
 state_dir: %s
@@ -59,34 +54,11 @@ devices:
     driver: sim
     sim: {file: %s, interval: 1ms}
 %s`, filepath.Join(dir, "state"), logLevel, filepath.Join(dir, "keys"), apiAddr, fifo, moreDevices)), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logtest.Buffer{}
-	d, err := New(cfgPath, cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
+	d, logs := runDaemon(t, cfgPath)
 	a := &simAgent{d: d, keys: keys, apiAddr: apiAddr, logs: logs}
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs before runDaemon's: the FIFO closes, then the agent stops
 		if a.scanner != nil {
 			a.scanner.Close()
-		}
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("agent did not stop")
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
 		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); a.token == "" || a.scanner == nil; time.Sleep(20 * time.Millisecond) {
@@ -106,4 +78,49 @@ devices:
 		}
 	}
 	return a
+}
+
+// runDaemon loads the configuration at cfgPath and runs the daemon until the test ends;
+// the test fails if it does not stop within 10 s or stops with an error, and its log is
+// shown when the test failed.
+func runDaemon(t *testing.T, cfgPath string) (*Daemon, *logtest.Buffer) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	d, err := New(cfgPath, cfg, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("agent did not stop")
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	return d, logs
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

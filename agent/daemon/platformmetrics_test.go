@@ -3,11 +3,9 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,10 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/platformsim"
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
-	"github.com/ehc-agent/ehc-agent/internal/logtest"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 )
@@ -59,12 +55,7 @@ func TestPlatformMetrics(t *testing.T) {
 	}
 	t.Cleanup(func() { sim.Close() })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
+	apiAddr := freeAddr(t)
 	// trust_sync_interval 1s: a trust sync every 5 s (the uplink's shortest pause),
 	// the requests this test watches; no device, so no events to deliver.
 	cfgPath := filepath.Join(dir, "agent.yaml")
@@ -75,32 +66,7 @@ trust: {dir: %s}
 api: {listen: %s, allowed_origins: []}
 platform: {url: %s, terminal_key: %s, trust_sync_interval: 1s, clock_offset_limit: 120s}
 `, filepath.Join(dir, "state"), filepath.Join(dir, "keys"), apiAddr, sim.URL(), keyPath)), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logtest.Buffer{}
-	d, err := New(cfgPath, cfg, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("agent did not stop")
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	})
+	_, logs := runDaemon(t, cfgPath)
 
 	var token string
 	for deadline := time.Now().Add(10 * time.Second); token == ""; time.Sleep(20 * time.Millisecond) {
