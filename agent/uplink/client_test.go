@@ -103,6 +103,12 @@ func TestTLSPinnedAndMutual(t *testing.T) {
 	pool.AddCert(p.ca)
 	simTLS := &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
 
+	// The client key is a secret key file: others must not be able to read it.
+	os.Chmod(keyFile, 0o644)
+	if _, err := uplink.LoadTLS(p.caFile, certFile, keyFile); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a 0644 client key: %v", err)
+	}
+	os.Chmod(keyFile, 0o600)
 	cfg, err := uplink.LoadTLS(p.caFile, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)

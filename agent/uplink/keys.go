@@ -89,7 +89,15 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		certPEM, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		keyPEM, err := keyfile.Read(keyFile) // a private key, refused when others can read it
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
