@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -259,34 +260,19 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	return nil
 }
 
+// restartOnly names the top-level configuration keys whose change Reload does not apply
+// (everything but devices, codes and log.level): each is logged as needing a restart.
+// It compares every section, so a section added later is covered without a line here.
 func restartOnly(old, new *config.Config) []string {
+	a := *old
+	a.Devices, a.Codes, a.Log.Level = new.Devices, new.Codes, new.Log.Level // what Reload applies
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(*new)
 	var keys []string
-	if old.TerminalID != new.TerminalID {
-		keys = append(keys, "terminal_id")
-	}
-	if old.StateDir != new.StateDir {
-		keys = append(keys, "state_dir")
-	}
-	if !reflect.DeepEqual(old.Trust, new.Trust) {
-		keys = append(keys, "trust")
-	}
-	if !reflect.DeepEqual(old.Verify, new.Verify) {
-		keys = append(keys, "verify")
-	}
-	if !reflect.DeepEqual(old.API, new.API) {
-		keys = append(keys, "api")
-	}
-	if !reflect.DeepEqual(old.Fleet, new.Fleet) {
-		keys = append(keys, "fleet")
-	}
-	if !reflect.DeepEqual(old.Printer, new.Printer) {
-		keys = append(keys, "printer")
-	}
-	if !reflect.DeepEqual(old.Platform, new.Platform) {
-		keys = append(keys, "platform")
-	}
-	if old.Log.Format != new.Log.Format || old.Console != new.Console {
-		keys = append(keys, "log.format/console")
+	for i := range va.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("mapstructure"), ",")
+			keys = append(keys, name)
+		}
 	}
 	return keys
 }

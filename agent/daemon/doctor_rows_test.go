@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
@@ -88,5 +89,25 @@ func TestStorageRowFromCommits(t *testing.T) {
 	}
 	if r := row(&j); r.Status != "pass" || r.Detail != "a journal commit takes 1.500 ms (median of the last 64), at most 1.500 ms" {
 		t.Errorf("recovered disk: %+v", r)
+	}
+}
+
+// Reload applies devices, codes and log.level; a change anywhere else is named as
+// needing a restart, by its top-level key, whichever section it is in.
+func TestRestartOnlyNamesEverySection(t *testing.T) {
+	old := &config.Config{TerminalID: "K-1", Log: config.Log{Level: "info", Format: "json"}}
+	same := *old
+	same.Log.Level = "debug"
+	same.Devices = []config.Device{{Name: "front", Driver: "sim"}}
+	if k := restartOnly(old, &same); len(k) != 0 {
+		t.Errorf("reloadable changes named: %v", k)
+	}
+	changed := same
+	changed.TerminalID = "K-2"
+	changed.Log.Format = "text"
+	changed.Applications.Timeout = time.Minute
+	changed.Console = true
+	if k := strings.Join(restartOnly(old, &changed), ","); k != "terminal_id,console,log,applications" {
+		t.Errorf("named %q, want terminal_id,console,log,applications", k)
 	}
 }

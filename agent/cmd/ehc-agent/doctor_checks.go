@@ -164,7 +164,43 @@ func (e *doctorEnv) checkStateDir(ctx context.Context) []doctorResult {
 		rows = row("state_dir", doctorPass, dir+" is writable")
 	}
 	d, err := durableWrites(ctx, filepath.Join(dir, fmt.Sprintf(".doctor-%d.storage", os.Getpid())), storageProbeWrites, storageProbeGap)
-	return append(rows, storageRow(dir, d, err)...)
+	rows = append(rows, storageRow(dir, d, err)...)
+	free, size, err := diskFree(dir)
+	return append(rows, diskRow(dir, free, size, err)...)
+}
+
+// Free space on the state_dir's filesystem: the outbox grows there while the platform
+// cannot be reached (up to outbox.max_pending events, some 2 KiB each).
+const (
+	lowDisk       = 256 << 20 // warn: a day's outage of a busy kiosk, and bbolt's growth
+	exhaustedDisk = 16 << 20  // fail: the next outbox growth can fail, and events with it
+)
+
+// diskRow judges the free space of the state_dir's filesystem.
+func diskRow(dir string, free, size uint64, err error) []doctorResult {
+	if err != nil {
+		return row("disk", doctorInfo, fmt.Sprintf("%s: free space unknown (%v)", dir, err))
+	}
+	detail := fmt.Sprintf("%s free of %s on the filesystem of %s", bytesIEC(free), bytesIEC(size), dir)
+	switch {
+	case free < exhaustedDisk:
+		return row("disk", doctorFail, detail+" — fix: free space now (old logs, journald's vacuum): events are kept on this disk until the platform has them")
+	case free < lowDisk:
+		return row("disk", doctorWarn, detail+" — fix: free some space; while the platform is unreachable the outbox grows here")
+	}
+	return row("disk", doctorPass, detail)
+}
+
+// bytesIEC shows n in KiB, MiB or GiB with one decimal.
+func bytesIEC(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
 }
 
 // The storage probe: a few durable writes, paced like scans, in the state_dir.
@@ -346,11 +382,17 @@ func (e *doctorEnv) checkDevices(ctx context.Context) []doctorResult {
 			path = d.IDCard.Path
 		}
 		if path == "" {
+			continue // found by USB ids: the serial ports row lists what is attached
+		}
+		if _, err := os.Stat(path); err != nil {
+			rows = append(rows, row("device "+d.Name, doctorFail, fmt.Sprintf("%s: %s: %v — fix: %s",
+				serial.ReasonNotFound, path, errors.Unwrap(err), hints.For(serial.ReasonNotFound)))...)
 			continue
 		}
 		ps, err := holder.File(path, 0)
 		if err != nil || len(ps) == 0 {
-			continue // a missing port is the agent's not_found, shown while it runs
+			rows = append(rows, row("device "+d.Name, doctorPass, path+" is attached, and no other program holds it")...)
+			continue
 		}
 		rows = append(rows, row("device "+d.Name, doctorFail, fmt.Sprintf("%s: %s: held by %s — fix: %s",
 			serial.ReasonBusy, path, holder.Describe(ps), hints.For(serial.ReasonBusy)))...)

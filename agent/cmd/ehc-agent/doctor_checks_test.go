@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
 )
 
@@ -142,6 +143,10 @@ func TestDoctorStoppedAgent(t *testing.T) {
 		t.Errorf("storage: %s %q", r.Status, r.Detail)
 	}
 	wantRow(t, rows, "trust anchor", doctorFail, "fix: put the platform's trust anchor")
+	// The free space is this machine's: its row names the state_dir's filesystem.
+	if r := rows["disk"]; r.Status == doctorInfo || !strings.Contains(r.Detail, " free of ") || !strings.Contains(r.Detail, f.state) {
+		t.Errorf("disk: %s %q", r.Status, r.Detail)
+	}
 	if entries, _ := os.ReadDir(f.state); len(entries) != 0 {
 		t.Errorf("doctor left files in the state directory: %v", entries)
 	}
@@ -217,4 +222,44 @@ func TestStorageRow(t *testing.T) {
 		}
 		wantRow(t, rows, "storage", c.status, c.detail)
 	}
+}
+
+// Free space is judged against the outbox's needs: plenty passes, little warns, almost
+// none fails, each with the figures; an unknown figure is no verdict.
+func TestDiskRow(t *testing.T) {
+	for _, c := range []struct {
+		free, size uint64
+		err        error
+		status     string
+		detail     string
+	}{
+		{20 << 30, 64 << 30, nil, doctorPass, "20.0 GiB free of 64.0 GiB on the filesystem of /var/lib/ehc-agent"},
+		{100 << 20, 8 << 30, nil, doctorWarn, "100.0 MiB free of 8.0 GiB on the filesystem of /var/lib/ehc-agent — fix: free some space"},
+		{512 << 10, 8 << 30, nil, doctorFail, "512.0 KiB free of 8.0 GiB on the filesystem of /var/lib/ehc-agent — fix: free space now"},
+		{0, 0, errors.New("no such device"), doctorInfo, "free space unknown (no such device)"},
+	} {
+		rows := map[string]doctorResult{}
+		for _, r := range diskRow("/var/lib/ehc-agent", c.free, c.size, c.err) {
+			rows[r.Check] = r
+		}
+		wantRow(t, rows, "disk", c.status, c.detail)
+	}
+}
+
+// With the agent stopped, a configured serial or ID card reader path is looked at: a
+// missing one fails with not_found and its hint, a present one that nobody holds passes.
+func TestDoctorConfiguredPortsWhileStopped(t *testing.T) {
+	dir := t.TempDir()
+	present := filepath.Join(dir, "ttyUSB0") // any file stands for an attached port here
+	if err := os.WriteFile(present, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "ttyUSB9")
+	f := newDoctorFixture(t, freePort(t), fmt.Sprintf("  - {name: front, driver: serial, serial: {path: %s}}\n  - {name: idr, driver: idcard, idcard: {path: %s}}\n", present, missing))
+	rows := map[string]doctorResult{}
+	for _, r := range f.env(time.Now(), "").checkDevices(context.Background()) {
+		rows[r.Check] = r
+	}
+	wantRow(t, rows, "device front", doctorPass, present+" is attached, and no other program holds it")
+	wantRow(t, rows, "device idr", doctorFail, "not_found: "+missing+": no such file or directory — fix: "+hints.For("not_found"))
 }

@@ -12,7 +12,8 @@ import (
 // The USB rows of `ehc-agent doctor`: the attached USB devices with their ids, and,
 // with --config, whether each configured usbhid scanner matches one of them.
 func init() {
-	doctorChecks = append(doctorChecks, doctorUSB(usbhid.List, doctorConfigPath))
+	// The configuration the service runs when none is given, as the other checks do.
+	doctorChecks = append(doctorChecks, doctorUSB(usbhid.List, func() string { return installedConfig(doctorConfigPath()) }))
 	// doctor.go (sorted before this file, so initialised first) made the command; the
 	// flag is added here, unless another check already gave doctor one.
 	if c, _, err := rootCmd.Find([]string{"doctor"}); err == nil && c.Name() == "doctor" && c.Flags().Lookup("config") == nil {
