@@ -65,3 +65,14 @@ func TestOutboxBadValuesAreNamed(t *testing.T) {
 		t.Errorf("the bounds themselves refused: %v", err)
 	}
 }
+
+// The example configuration documents the defaults: its outbox section holds them.
+func TestExampleOutboxIsTheDefault(t *testing.T) {
+	c, err := Load("../../configs/agent.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbox.MaxPending != DefaultOutboxMaxPending || c.Outbox.Retention != DefaultOutboxRetention {
+		t.Fatalf("configs/agent.example.yaml outbox %+v, defaults %d and %s", c.Outbox, DefaultOutboxMaxPending, DefaultOutboxRetention)
+	}
+}
