@@ -38,6 +38,7 @@ type Config struct {
 	API        API      `mapstructure:"api"`
 	Fleet      Fleet    `mapstructure:"fleet"`
 	Printer    Printer  `mapstructure:"printer"`
+	Outbox     Outbox   `mapstructure:"outbox"`
 	Devices    []Device `mapstructure:"devices"`
 
 	// Applications: card applications (PLATFORM.md), through the local API.
@@ -169,6 +170,8 @@ var defaults = map[string]any{
 	"printer.status_interval":      DefaultPrinterStatusInterval,
 	"printer.paper_width":          DefaultPrinterPaperWidth,
 	"printer.print_width":          0, // 0 = 384 dots (58 mm) / 576 (80 mm)
+	"outbox.max_pending":           DefaultOutboxMaxPending,
+	"outbox.retention":             DefaultOutboxRetention,
 
 	"applications.enabled":       false,
 	"applications.timeout":       uplink.DefaultApplyTimeout,

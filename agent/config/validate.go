@@ -59,6 +59,7 @@ func (c *Config) Validate() Errors {
 	c.API.validate(bad)
 	c.Fleet.validate(bad)
 	c.Printer.validate(bad)
+	c.Outbox.validate(bad)
 	c.Applications.validate(c, bad)
 	names := map[string]int{}
 	for i := range c.Devices {

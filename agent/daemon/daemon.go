@@ -111,7 +111,8 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	// Codes accepted by the replay cache are written in the commit of their events: one
 	// fsync for both, and a kiosk is never shown an event whose code a crash could let
 	// through a second time.
-	if d.outbox, err = outbox.Open(db, ring, outbox.Options{InCommit: rc.WriteTx}); err != nil {
+	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx}
+	if d.outbox, err = outbox.Open(db, ring, ob); err != nil {
 		rc.Close()
 		db.Close()
 		return nil, err

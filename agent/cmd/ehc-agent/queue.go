@@ -50,7 +50,8 @@ func openOutbox(cmd *cobra.Command, path string) (*outbox.Outbox, func(), error)
 		db.Close()
 		return nil, nil, usageErrorf("%v", err)
 	}
-	ob, err := outbox.Open(db, ring, outbox.Options{})
+	// The agent's own cap and retention, so that "full" means what it means to the agent.
+	ob, err := outbox.Open(db, ring, outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention})
 	if err != nil {
 		db.Close()
 		return nil, nil, usageErrorf("%v", err)
