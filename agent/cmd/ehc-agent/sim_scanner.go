@@ -47,12 +47,13 @@ restarts of this command. What the agent writes (trigger commands, SSI ACK/NAK) 
 on standard error; with --trigger the scanner answers trigger commands as that scanner
 family does.
 
-A line that starts with "!" is a command, not a code (no code type starts with "!", so
-no real code is lost this way):
+A line of --codes that starts with "!" is a command, not a code (no code type starts
+with "!", so no real code is lost this way); --repeat repeats the commands too:
   !pull         pull the cable: the pty is closed and the link removed
   !plug         plug it back: a new pty behind the same link; its "pty ... link ..." line
                 is printed on standard output again
-  !noise N      N random bytes (1 to 65536) without the --suffix bytes, so they end no scan
+  !noise N      N random bytes (1 to 65536), no terminator: in line framing none of the
+                --suffix bytes, so the noise ends no scan
   !raw HEX      these bytes as they are, e.g. "!raw 41 42 0d" (a partial or hand-made scan)
   !wait D       pause for a duration such as 500ms (at most 1h)
 Bytes are paced at --baud like scans; --interval is kept between scans only. A command
