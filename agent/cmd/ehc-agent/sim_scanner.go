@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,7 +45,19 @@ stays until SIGINT or SIGTERM; the link is removed on exit.
 Point a serial device of the agent at the pty or, better, at --link, which survives
 restarts of this command. What the agent writes (trigger commands, SSI ACK/NAK) is shown
 on standard error; with --trigger the scanner answers trigger commands as that scanner
-family does.`,
+family does.
+
+A line of --codes that starts with "!" is a command, not a code (no code type starts
+with "!", so no real code is lost this way); --repeat repeats the commands too:
+  !pull         pull the cable: the pty is closed and the link removed
+  !plug         plug it back: a new pty behind the same link; its "pty ... link ..." line
+                is printed on standard output again
+  !noise N      N random bytes (1 to 65536), no terminator: in line framing none of the
+                --suffix bytes, so the noise ends no scan
+  !raw HEX      these bytes as they are, e.g. "!raw 41 42 0d" (a partial or hand-made scan)
+  !wait D       pause for a duration such as 500ms (at most 1h)
+Bytes are paced at --baud like scans; --interval is kept between scans only. A command
+that fails, or an unknown one, is reported on standard error and the scanner goes on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The pty reader and the sender both report here.
@@ -160,14 +174,10 @@ func runSimScanner(ctx context.Context, stdout, stderr io.Writer, cfg vscanner.C
 		return usageErrorf("%v", err)
 	}
 	defer vs.Close()
-	line := "pty " + vs.Path()
-	if cfg.Link != "" {
-		line += " link " + cfg.Link
-	}
-	fmt.Fprintln(stdout, line)
+	simScannerAnnounce(stdout, vs)
 
 	done := make(chan error, 1)
-	go func() { done <- simScannerSend(ctx, stderr, vs, in, o) }()
+	go func() { done <- simScannerSend(ctx, stdout, stderr, vs, cfg, in, o) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -185,10 +195,95 @@ func runSimScanner(ctx context.Context, stdout, stderr io.Writer, cfg vscanner.C
 	return nil
 }
 
-// simScannerSend sends each line of in as a scan, again and again with --repeat. Codes
-// are not echoed: they may be real. Only their count and size are.
-func simScannerSend(ctx context.Context, stderr io.Writer, vs *vscanner.Scanner, in io.Reader, o simScannerOpts) error {
-	var kept [][]byte // the codes, kept for --repeat
+// simScannerAnnounce prints where the scanner is: the first line of standard output,
+// and again after each !plug.
+func simScannerAnnounce(stdout io.Writer, vs *vscanner.Scanner) {
+	line := "pty " + vs.Path()
+	if vs.Link() != "" {
+		line += " link " + vs.Link()
+	}
+	fmt.Fprintln(stdout, line)
+}
+
+// Bounds of the control commands: 64 KiB is the junk run of SCANNERS.md's tests, and a
+// pause beyond an hour is a typo.
+const (
+	simMaxNoise = 64 << 10
+	simMaxWait  = time.Hour
+)
+
+// simScannerCommand runs one "!" line. Its failures are reported, not returned: a pull
+// of an unplugged scanner or a typo must not end a session someone is driving by hand.
+// Only the end of ctx is returned.
+func simScannerCommand(ctx context.Context, stdout, stderr io.Writer, vs *vscanner.Scanner, cfg vscanner.Config, line string) error {
+	name, arg, _ := strings.Cut(strings.TrimSpace(line[1:]), " ")
+	arg = strings.TrimSpace(arg)
+	var err error
+	switch {
+	case name == "pull" && arg == "":
+		if err = vs.Pull(); err == nil {
+			fmt.Fprintln(stderr, "cable pulled")
+		}
+	case name == "plug" && arg == "":
+		if err = vs.Plug(); err == nil {
+			fmt.Fprintf(stderr, "plugged in at %s\n", vs.Path())
+			simScannerAnnounce(stdout, vs)
+		}
+	case name == "noise":
+		n, perr := strconv.Atoi(arg)
+		if perr != nil || n < 1 || n > simMaxNoise {
+			err = fmt.Errorf("wants a byte count from 1 to %d", simMaxNoise)
+			break
+		}
+		var exclude []byte
+		if cfg.Framing == vscanner.Line {
+			exclude = cfg.Suffix
+		}
+		if err = vs.SendRaw(ctx, vscanner.Noise(n, rand.Uint64(), exclude...)); err == nil {
+			fmt.Fprintf(stderr, "noise sent (%d bytes)\n", n)
+		}
+	case name == "raw":
+		b, herr := hex.DecodeString(strings.Join(strings.Fields(arg), ""))
+		if herr != nil || len(b) == 0 {
+			err = errors.New("wants hex bytes such as 41 42 0d")
+			break
+		}
+		if err = vs.SendRaw(ctx, b); err == nil {
+			fmt.Fprintf(stderr, "raw bytes sent (%d bytes)\n", len(b))
+		}
+	case name == "wait":
+		d, derr := time.ParseDuration(arg)
+		if derr != nil || d < 0 || d > simMaxWait {
+			err = errors.New("wants a duration such as 500ms, at most 1h")
+			break
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	default:
+		err = errors.New("unknown command; the commands are !pull, !plug, !noise N, !raw HEX, !wait D")
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		if errors.Is(err, vscanner.ErrUnplugged) {
+			err = errors.New("the cable is pulled (!plug first)")
+		}
+		fmt.Fprintf(stderr, "!%s: %v\n", name, err)
+	}
+	return nil
+}
+
+// simScannerSend sends each line of in as a scan, or runs it as a command if it starts
+// with "!", again and again with --repeat. Codes are not echoed: they may be real. Only
+// their count and size are.
+func simScannerSend(ctx context.Context, stdout, stderr io.Writer, vs *vscanner.Scanner, cfg vscanner.Config, in io.Reader, o simScannerOpts) error {
+	var kept [][]byte // the lines, kept for --repeat
+	codes := 0        // how many of kept are codes
 	n := 0
 	send := func(code []byte) error {
 		if n > 0 {
@@ -204,6 +299,11 @@ func simScannerSend(ctx context.Context, stderr io.Writer, vs *vscanner.Scanner,
 		if err := vs.Send(ctx, code); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, vscanner.ErrUnplugged) {
+				// Pulled by a command: a real scanner's scan would be lost too.
+				fmt.Fprintf(stderr, "scan %d (%d bytes) not sent: the cable is pulled\n", n, len(code))
+				return nil
 			}
 			if !errors.Is(err, vscanner.ErrNoAck) {
 				return err
@@ -221,22 +321,32 @@ func simScannerSend(ctx context.Context, stderr io.Writer, vs *vscanner.Scanner,
 		}
 		return err
 	}
-	err := eachLine(in, func(code []byte) error {
-		code = bytes.Clone(code) // eachLine reuses its buffer
-		if o.repeat {
-			kept = append(kept, code)
+	do := func(line []byte) error {
+		if line[0] == '!' {
+			return simScannerCommand(ctx, stdout, stderr, vs, cfg, string(line))
 		}
-		return send(code)
+		return send(line)
+	}
+	err := eachLine(in, func(line []byte) error {
+		line = bytes.Clone(line) // eachLine reuses its buffer
+		if o.repeat {
+			kept = append(kept, line)
+			if line[0] != '!' {
+				codes++
+			}
+		}
+		return do(line)
 	})
 	if err != nil {
 		return stopped(err)
 	}
-	if o.repeat && len(kept) == 0 {
+	// Commands alone would repeat without any pause.
+	if o.repeat && codes == 0 {
 		return usageErrorf("--repeat: no codes to repeat")
 	}
 	for o.repeat {
-		for _, code := range kept {
-			if err := send(code); err != nil {
+		for _, line := range kept {
+			if err := do(line); err != nil {
 				return stopped(err)
 			}
 		}

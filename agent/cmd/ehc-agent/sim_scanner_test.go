@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -175,5 +176,122 @@ func interruptSimProcess(t *testing.T, cmd *exec.Cmd, link string) {
 	}
 	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("link left behind: %v", err)
+	}
+}
+
+// The "!" commands on standard input, as a process over real ptys: noise arrives
+// before the code and holds no terminator, an unknown command is reported without
+// stopping the scanner, !pull closes the pty under a host reading it and takes the
+// link away, a code sent meanwhile is reported lost, and !plug puts a new pty behind
+// the same link, where the next bytes arrive.
+func TestSimScannerCommands(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "scanner")
+	cmd := exec.Command(agentBin, "sim", "scanner", "--link", link, "--codes", "-", "--baud", "0", "--interval", "1ms")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer // read only after Wait
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// The reads of its standard output have no deadline: a sim that never answers is
+	// killed, which ends them.
+	watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
+	lines := bufio.NewReader(out)
+	ptyLine := func() string {
+		t.Helper()
+		l, err := lines.ReadString('\n')
+		f := strings.Fields(l)
+		if err != nil || len(f) != 4 || f[0] != "pty" || !strings.HasPrefix(f[1], "/dev/pts/") || f[2] != "link" || f[3] != link {
+			t.Fatalf("pty line %q, %v", l, err)
+		}
+		return f[1]
+	}
+	input := func(s string) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openLink := func() *os.File {
+		t.Helper()
+		f, err := os.OpenFile(link, os.O_RDWR|syscall.O_NOCTTY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		f.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return f
+	}
+	readUntil := func(f *os.File, end string) []byte {
+		t.Helper()
+		var got []byte
+		buf := make([]byte, 256)
+		for !bytes.HasSuffix(got, []byte(end)) {
+			n, err := f.Read(buf)
+			if err != nil {
+				t.Fatalf("read %q: %v", got, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		return got
+	}
+
+	first := ptyLine()
+	host1 := openLink()
+	input("!noise 100\n!bogus\n!noise 0\nCODE-1\n")
+	got := readUntil(host1, "CODE-1\r")
+	if len(got) != 100+len("CODE-1\r") || bytes.IndexByte(got[:100], '\r') >= 0 {
+		t.Fatalf("want 100 noise bytes without CR, then the code; got % x", got)
+	}
+
+	// host1 stays open, so the kernel cannot give its pty number to the new pty.
+	input("!pull\nCODE-LOST\n")
+	if n, err := host1.Read(make([]byte, 16)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after !pull: %d bytes, %v; want the pty gone", n, err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link after !pull: %v", err)
+	}
+
+	input("!plug\n")
+	second := ptyLine()
+	if second == first {
+		t.Fatalf("plugged back at the same pty %s", first)
+	}
+	if target, err := os.Readlink(link); err != nil || target != second {
+		t.Fatalf("link points at %q (%v), want %s", target, err, second)
+	}
+	host2 := openLink()
+	input("!raw 41 42\nCODE-2\n")
+	if got := readUntil(host2, "CODE-2\r"); string(got) != "ABCODE-2\r" {
+		t.Fatalf("after !plug got %q, want the raw bytes then the code", got)
+	}
+
+	interruptSimProcess(t, cmd, link)
+	log := stderr.String()
+	for _, want := range []string{
+		"noise sent (100 bytes)\n",
+		"!bogus: unknown command",
+		"!noise: wants a byte count from 1 to 65536\n",
+		"scan 1 sent (6 bytes)\n",
+		"cable pulled\n",
+		"scan 2 (9 bytes) not sent: the cable is pulled\n",
+		"plugged in at " + second + "\n",
+		"raw bytes sent (2 bytes)\n",
+		"scan 3 sent (6 bytes)\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log)
+		}
 	}
 }
