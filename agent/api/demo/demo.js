@@ -166,7 +166,7 @@
     const url = scheme + location.host + "/v1/ws" + (resuming ? "?after=" + resumeSeq : "");
     const ws = new WebSocket(url, ["ehc-agent.v1", "ehc-agent.bearer." + token]);
     let first = true;
-    ws.onopen = () => { backoff = 500; setConn("connected", "connected"); };
+    ws.onopen = () => { backoff = 500; setConn("connected", "connected"); resyncReceipt(); };
     ws.onmessage = (m) => {
       let msg;
       try { msg = JSON.parse(m.data); } catch (e) { return; }
@@ -206,6 +206,17 @@
     receipts.set(id, r);
     if (receipts.size > 20) receipts.delete(receipts.keys().next().value);
     if (apply.dataset.application === id) showReceipt(id, r);
+  }
+  // A receipt message is not replayed: after a reconnection, a receipt still shown as
+  // printing is asked for (INTEGRATION.md: a kiosk that was disconnected asks
+  // GET /v1/applications/{id}).
+  function resyncReceipt() {
+    const id = apply.dataset.application;
+    if (!id || apply.dataset.step !== "done" || $("apply-receipt").dataset.state !== "printing") return;
+    api("/v1/applications/" + encodeURIComponent(id))
+      .then((r) => r.ok ? r.json() : null)
+      .then((b) => { if (b && b.receipt && b.receipt.state !== "printing") receiptOutcome(id, b.receipt); })
+      .catch(() => {});
   }
   function showReceipt(id, r) {
     const rc = $("apply-receipt");
