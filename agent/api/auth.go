@@ -13,8 +13,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+
+	"github.com/ehc-agent/ehc-agent/offline/keyfile"
 )
 
 // WebSocket subprotocols. A browser cannot set an Authorization header on a WebSocket,
@@ -66,22 +67,10 @@ func LoadOrCreateToken(path string) (token string, created bool, err error) {
 }
 
 func readToken(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		return "", fmt.Errorf("api.token_file: %w", err)
+	b, err := keyfile.ReadGroupShared(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", err
 	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("api.token_file: %s is not a regular file", path)
-	}
-	// Windows has no mode bits to speak of; its ACLs come from the state directory.
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o007 != 0 {
-		return "", fmt.Errorf("api.token_file: %s is accessible to every user (mode %04o); chmod 600 it (or 640 for a kiosk application's group)",
-			path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("api.token_file: %w", err)
 	}

@@ -40,3 +40,24 @@ func TestRead(t *testing.T) {
 		t.Errorf("0400: %v", err)
 	}
 }
+
+// A group-shared secret (the API token) may be read by its group, not by every user.
+func TestReadGroupShared(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "api.token")
+	if err := os.WriteFile(p, []byte("token"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadGroupShared(p); err != nil || string(b) != "token" {
+		t.Fatalf("0640: %q %v", b, err)
+	}
+	if _, err := Read(p); err == nil {
+		t.Error("Read took a 0640 key")
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	os.Chmod(p, 0o644)
+	if _, err := ReadGroupShared(p); err == nil || !strings.Contains(err.Error(), "chmod 600 "+p+" (or 640") {
+		t.Errorf("0644: %v, want a refusal", err)
+	}
+}
