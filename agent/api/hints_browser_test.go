@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/internal/chromiumtest"
 )
@@ -30,5 +31,28 @@ func TestDemoPageShowsHint(t *testing.T) {
 		if !strings.Contains(li, want) {
 			t.Errorf("device line lacks %q: %s", want, li)
 		}
+	}
+}
+
+// A read whose event could not be committed reaches the demo page as read_failed: it
+// sends the patient to the desk with the reason and hint, and shows nobody's identity.
+func TestDemoPageShowsReadFailed(t *testing.T) {
+	ctx := chromiumtest.Start(t)
+	h := start(t, nil)
+	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
+		chromedp.Navigate(h.url+"/demo/#token="+testToken),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
+	)
+	h.srv.NotCommitted(device.Read{Device: "front-scanner", Kind: "qr", Data: []byte("EHC1:SECRET"), At: time.Now()}, pipeline.ReasonDiskFull)
+	chromiumtest.Do(t, ctx, 5*time.Second, "see the failure", chromedp.WaitVisible(chromedp.CSS(`#who.failed`)))
+	who := chromiumtest.Value(t, ctx, "read it", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
+	for _, want := range []string{"could not be saved", "registration desk", "disk_full", "front-scanner", hints.For(pipeline.ReasonDiskFull)} {
+		if !strings.Contains(who, want) {
+			t.Errorf("page lacks %q: %s", want, who)
+		}
+	}
+	if strings.Contains(who, "SECRET") {
+		t.Errorf("the page shows the failed read's data: %s", who)
 	}
 }

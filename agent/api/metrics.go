@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
@@ -34,6 +35,7 @@ type metrics struct {
 	reclaims     *prometheus.CounterVec
 	wsClients    prometheus.Gauge
 	wsDropped    *prometheus.CounterVec
+	notCommitted *prometheus.CounterVec
 
 	mu   sync.Mutex
 	last map[string]string // device → last state
@@ -59,7 +61,7 @@ func label(re *regexp.Regexp, v string) string {
 
 var deviceStates = []string{device.StateConnecting, device.StateConnected, device.StateDisconnected, device.StateStopped, device.StateLent}
 
-func newMetrics(outboxDepth func() float64, h *hub) *metrics {
+func newMetrics(outboxDepth func() float64, reserveInUse func() bool, h *hub) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -107,21 +109,38 @@ func newMetrics(outboxDepth func() float64, h *hub) *metrics {
 		wsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ehc_agent_api_websocket_dropped_total", Help: "WebSocket clients disconnected by the agent, by reason.",
 		}, []string{"reason"}),
+		notCommitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ehc_agent_journal_failures_total", Help: "Reads whose event could not be committed, by reason (disk_full, journal_failed): the kiosk was told read_failed.",
+		}, []string{"reason"}),
 		last: map[string]string{}, ever: map[string]bool{}, lent: map[string]bool{},
 	}
-	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.commit, m.commitEvents, m.delivery, m.devState, m.reconnects, m.lends, m.reclaims, m.wsClients, m.wsDropped,
+	m.reg.MustRegister(m.scans, m.verdicts, m.latency, m.verify, m.commit, m.commitEvents, m.delivery, m.devState, m.reconnects, m.lends, m.reclaims, m.wsClients, m.wsDropped, m.notCommitted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ehc_agent_events_last_seq", Help: "Seq of the newest committed event.",
 		}, func() float64 { return float64(h.lastSeq()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if reserveInUse != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ehc_agent_storage_reserve_in_use",
+			Help: "1 while state_dir's disk is full and events are committed in the space the agent kept aside: free disk space before it runs out.",
+		}, func() float64 {
+			if reserveInUse() {
+				return 1
+			}
+			return 0
+		}))
+	}
 	if outboxDepth != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ehc_agent_outbox_depth", Help: "Events committed and not yet accepted by the platform.",
 		}, outboxDepth))
 	}
 	m.wsDropped.WithLabelValues(dropSlow) // present at 0, so that alerts can use rate()
+	for _, r := range []string{pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed} {
+		m.notCommitted.WithLabelValues(r)
+	}
 	return m
 }
 

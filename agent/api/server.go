@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
@@ -58,6 +59,9 @@ type Options struct {
 	Lending Lending
 	// OutboxDepth, if set, is exported as the ehc_agent_outbox_depth gauge.
 	OutboxDepth func() float64
+	// ReserveInUse, if set, is exported as the ehc_agent_storage_reserve_in_use gauge:
+	// the disk is full and events are committed in the space kept aside for them.
+	ReserveInUse func() bool
 	// Platform, if set (a platform is configured), is read at every scrape for the
 	// platform gauges: auth_failed and clock offset (PlatformState).
 	Platform func() PlatformState
@@ -134,7 +138,7 @@ func New(o Options) (*Server, error) {
 	if s.access, err = newAccess(o.Token, o.AllowedOrigins, loopback); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics(o.OutboxDepth, s.hub)
+	s.metrics = newMetrics(o.OutboxDepth, o.ReserveInUse, s.hub)
 	s.metrics.platform(o.Platform)
 	if o.Applications != nil {
 		o.Applications.OnReceipt(s.receipt)
@@ -324,6 +328,27 @@ func (s *Server) Channel(e *event.Event, code string) {
 		Scheme  string `json:"scheme,omitempty"`
 		Code    string `json:"code"`
 	}{e.Code.Type, e.Seq, e.EventID, e.Source.Device, e.Code.Scheme, code})
+	if err != nil {
+		return
+	}
+	s.hub.broadcast(b)
+}
+
+// NotCommitted implements pipeline.FailureObserver: a read whose event could not be
+// committed is counted and told to the WebSocket clients connected now, as a
+// read_failed message with the reason and its hint, so that the kiosk can send the
+// patient to the desk at once. The message says which device and when, nothing of the
+// read itself: that is in no durable record, and the kiosk must not act on it.
+func (s *Server) NotCommitted(r device.Read, reason string) {
+	s.metrics.notCommitted.WithLabelValues(label(codeLabel, reason)).Inc()
+	b, err := json.Marshal(struct {
+		Type   string    `json:"type"`
+		Device string    `json:"device"`
+		Kind   string    `json:"kind,omitempty"`
+		Reason string    `json:"reason"`
+		Hint   string    `json:"hint,omitempty"`
+		At     time.Time `json:"at"`
+	}{"read_failed", r.Device, r.Kind, reason, hints.For(reason), r.At})
 	if err != nil {
 		return
 	}

@@ -48,8 +48,12 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 		Devices:     d,
 		Lending:     apiLending{d},
 		OutboxDepth: func() float64 { return float64(d.outbox.Stats().Pending) },
-		Build:       buildInfo(),
-		Logger:      d.log,
+		ReserveInUse: func() bool {
+			inUse, _ := d.reserve.InUse()
+			return inUse
+		},
+		Build:  buildInfo(),
+		Logger: d.log,
 	}
 	opts.Applications = applications
 	if u := d.uplink; u != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/ehc-agent/ehc-agent/agent/uplink"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/reserve"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
@@ -51,8 +52,12 @@ type Daemon struct {
 	db     *bbolt.DB
 	outbox *outbox.Outbox
 	pipe   *pipeline.Pipeline
-	// journal keeps the recent commit times for Status (slow storage shows there).
+	// journal keeps the recent commit times and failures for Status (slow storage and
+	// a full disk show there).
 	journal journalTimes
+	// reserve is disk space kept aside so that events are still committed on a full
+	// disk (offline/reserve); the outbox releases it, watchReserve takes it back.
+	reserve *reserve.File
 	closer  io.Closer // the verifier's resources
 	trust   *trust.Store
 	api     *api.Server    // nil when the local API is off
@@ -97,6 +102,11 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	d.db = db
+	if d.reserve, err = reserve.Open(filepath.Join(cfg.StateDir, "agent.reserve"), reserveSize); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	d.journal.reserve = d.reserve
 	ring, err := seal.LoadOrCreate(filepath.Join(cfg.StateDir, "outbox.key"))
 	if err != nil {
 		db.Close()
@@ -111,7 +121,7 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	// Codes accepted by the replay cache are written in the commit of their events: one
 	// fsync for both, and a kiosk is never shown an event whose code a crash could let
 	// through a second time.
-	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx}
+	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx, Reserve: d.reserve}
 	if d.outbox, err = outbox.Open(db, ring, ob); err != nil {
 		rc.Close()
 		db.Close()
@@ -176,6 +186,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		swg.Add(1)
 		go func() { defer swg.Done(); d.printer.run(sctx) }()
 	}
+	swg.Add(1)
+	go func() { defer swg.Done(); d.watchReserve(sctx, d.reserve) }()
 	if err := d.runUplink(sctx, &swg); err != nil {
 		pcancel()
 		return err

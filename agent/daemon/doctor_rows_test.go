@@ -7,6 +7,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 )
@@ -89,6 +90,33 @@ func TestStorageRowFromCommits(t *testing.T) {
 	}
 	if r := row(&j); r.Status != "pass" || r.Detail != "a journal commit takes 1.500 ms (median of the last 64), at most 1.500 ms" {
 		t.Errorf("recovered disk: %+v", r)
+	}
+}
+
+// A failing commit fails the storage row with the reason and its hint; the next
+// successful commit ends it. journalTimes hears every commit (ObserveCommit) and then,
+// for a failed one, NotCommitted.
+func TestStorageRowFromFailures(t *testing.T) {
+	var j journalTimes
+	j.ObserveCommit(time.Millisecond, 1)
+	j.ObserveCommit(time.Millisecond, 1)
+	j.NotCommitted(device.Read{Device: "front"}, pipeline.ReasonJournalFailed)
+	st := j.status()
+	if !st.Failing || st.Failures != 1 || st.LastFailureAt == nil || st.Reason != pipeline.ReasonJournalFailed || st.Hint != hints.For(pipeline.ReasonJournalFailed) {
+		t.Fatalf("after a failed commit: %+v", st)
+	}
+	var storage doctorRow
+	for _, r := range doctorRows(Status{Journal: st}, time.Now()) {
+		if r.Check == "storage" {
+			storage = r
+		}
+	}
+	if storage.Status != "fail" || !strings.Contains(storage.Detail, "journal_failed: 1 reads could not be committed") || !strings.Contains(storage.Detail, "fix: Events cannot be saved") {
+		t.Errorf("storage row: %+v", storage)
+	}
+	j.ObserveCommit(time.Millisecond, 1)
+	if st := j.status(); st.Failing || st.Reason != "" || st.Failures != 1 {
+		t.Errorf("after a commit succeeded again: %+v", st)
 	}
 }
 

@@ -234,6 +234,11 @@ func doctorRows(s Status, now time.Time) []doctorRow {
 		}
 	}
 	switch j := s.Journal; {
+	case j.Failing:
+		add("storage", "fail", "%s: %d reads could not be committed (the kiosk was told read_failed), the last at %s%s",
+			j.Reason, j.Failures, j.LastFailureAt.Format(time.RFC3339), fix(j.Hint))
+	case j.ReserveInUseSince != nil:
+		add("storage", "warn", "disk_full since %s: events are committed in the disk reserve%s", j.ReserveInUseSince.Format(time.RFC3339), fix(j.Hint))
 	case j.Commits == 0:
 		add("storage", "info", "no event committed yet")
 	case j.Reason != "":

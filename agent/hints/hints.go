@@ -65,6 +65,10 @@ var table = map[string]string{
 	// Storage (the journal in state_dir)
 	SlowStorage: "Every scan waits for its event to be written to disk before the kiosk sees it, and this disk is slow: " +
 		"put state_dir on the machine's internal SSD rather than an SD card, eMMC or USB stick, and check the disk's health (smartctl -a, dmesg).",
+	"disk_full": "The disk that holds state_dir is full. Events are still saved, in the space the agent keeps aside for this, but that runs out: " +
+		"free disk space now (old logs: journalctl --vacuum-size=200M; caches; downloads). The agent takes its reserve back by itself once there is room.",
+	"journal_failed": "Events cannot be saved to state_dir's disk, so the kiosk is told read_failed and patients must be served at the desk: " +
+		"check the disk (dmesg, ehc-agent doctor) and restart the agent.",
 
 	// Local API
 	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
 	"github.com/ehc-agent/ehc-agent/drivers/printer"
 	"github.com/ehc-agent/ehc-agent/drivers/serial"
@@ -19,6 +20,7 @@ func TestEveryStateHasAHint(t *testing.T) {
 		serial.ReasonBusy, serial.ReasonNotFound, serial.ReasonPermissionDenied, serial.ReasonPortClosed,
 		usbhid.ReasonKeyboardMode, usbhid.ReasonNoInterface, usbhid.ReasonBusy, usbhid.ReasonUnplugged,
 		trust.ReasonNeverUpdated, trust.ReasonStale, APIPortTaken, SlowStorage,
+		pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed,
 	} {
 		if For(r) == "" {
 			t.Errorf("no hint for %q", r)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/reserve"
 	"github.com/ehc-agent/ehc-agent/offline/verify"
 	"github.com/ehc-agent/ehc-agent/protocol/codes"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
@@ -79,6 +80,22 @@ type TimingObserver interface {
 type Channeler interface {
 	Channel(e *event.Event, code string)
 }
+
+// FailureObserver is implemented by a Subscriber that wants to know of the reads whose
+// events could not be committed (a full disk with its reserve used up, an I/O error).
+// Nobody is told such a read's identity, since a crash could lose it, but the kiosk can
+// tell the patient at once to be served by hand, instead of waiting for an event that
+// will never come. reason is ReasonDiskFull or ReasonJournalFailed. It is called on the
+// pipeline's goroutine and must not block.
+type FailureObserver interface {
+	NotCommitted(r device.Read, reason string)
+}
+
+// Stable reasons of a read whose event was not committed.
+const (
+	ReasonDiskFull      = "disk_full"      // no space left on state_dir's disk, the reserve included
+	ReasonJournalFailed = "journal_failed" // any other failure of the commit
+)
 
 // Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
 type Resolver interface {
@@ -392,17 +409,26 @@ func (p *Pipeline) tell(r device.Read, e *event.Event, code string, err error, o
 		o.Logger.Warn("outbox over its cap", "reason", "outbox_full", "seq", e.Seq)
 		err = nil
 	}
-	if err != nil {
-		// The read is not lost silently: it is logged with its reason and counted; the
-		// kiosk hears nothing it could act on without a durable record.
-		p.jerrs.Add(1)
-		o.Logger.Error("event not committed", "reason", "journal_failed", "device", r.Device, "err", err)
-		return err
-	}
-	p.events.Add(1)
 	p.mu.Lock()
 	subs := p.subs
 	p.mu.Unlock()
+	if err != nil {
+		// The read is not lost silently: it is logged with its reason and counted, and
+		// the kiosk hears that it failed, though nothing of whose it was.
+		p.jerrs.Add(1)
+		reason := ReasonJournalFailed
+		if reserve.NoSpace(err) {
+			reason = ReasonDiskFull
+		}
+		for _, s := range subs {
+			if f, ok := s.(FailureObserver); ok {
+				f.NotCommitted(r, reason)
+			}
+		}
+		o.Logger.Error("event not committed", "reason", reason, "device", r.Device, "err", err)
+		return err
+	}
+	p.events.Add(1)
 	for _, s := range subs {
 		s.Event(e)
 	}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,9 +146,10 @@ func TestReadsBecomeCommittedEventsInOrder(t *testing.T) {
 	}
 }
 
-type failingJournal struct{}
+// failingJournal fails every commit with err.
+type failingJournal struct{ err error }
 
-func (failingJournal) Append(*event.Event) error { return errors.New("disk full") }
+func (j failingJournal) Append(*event.Event) error { return j.err }
 
 // channels is a subscriber that also takes the codes routed to their channel, noting
 // the order of what it is told.
@@ -166,19 +170,37 @@ func (c *channels) Channel(e *event.Event, code string) {
 	c.mu.Unlock()
 }
 
+func (c *channels) NotCommitted(r device.Read, reason string) {
+	c.mu.Lock()
+	c.log = append(c.log, fmt.Sprintf("failed %s %s", r.Device, reason))
+	c.mu.Unlock()
+}
+
+// A read whose event could not be committed is told to nobody, its payment code goes
+// nowhere, and the FailureObservers hear of it with a reason that says whether the disk
+// was full.
 func TestUncommittedEventIsNotAnnounced(t *testing.T) {
-	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{})
-	c := &collect{ch: make(chan struct{}, 1)}
-	p.Subscribe(c)
-	ch := &channels{}
-	p.Subscribe(ch)
-	ctx, cancel := context.WithCancel(context.Background())
-	p.Submit(ctx, device.Read{Device: "d", Data: []byte("HELLO"), At: time.Now()})
-	p.Submit(ctx, device.Read{Device: "d", Data: []byte("6225881234567890123"), At: time.Now()})
-	cancel()
-	p.Run(ctx) // drains the queued reads, then returns
-	if len(c.ev) != 0 || len(ch.log) != 0 || p.Snapshot().JournalErrors != 2 {
-		t.Fatalf("events %d, channel %v, stats %+v", len(c.ev), ch.log, p.Snapshot())
+	for _, tc := range []struct {
+		err    error
+		reason string
+	}{
+		{fmt.Errorf("outbox: commit seq 1..1: %w", &os.PathError{Op: "write", Path: "agent.db", Err: syscall.ENOSPC}), ReasonDiskFull},
+		{errors.New("outbox: commit seq 1..1: input/output error"), ReasonJournalFailed},
+	} {
+		p := New(Options{TerminalID: "T-1"}, nil, failingJournal{tc.err})
+		c := &collect{ch: make(chan struct{}, 1)}
+		p.Subscribe(c)
+		ch := &channels{}
+		p.Subscribe(ch)
+		ctx, cancel := context.WithCancel(context.Background())
+		p.Submit(ctx, device.Read{Device: "d", Data: []byte("HELLO"), At: time.Now()})
+		p.Submit(ctx, device.Read{Device: "e", Data: []byte("6225881234567890123"), At: time.Now()})
+		cancel()
+		p.Run(ctx) // drains the queued reads, then returns
+		want := []string{"failed d " + tc.reason, "failed e " + tc.reason}
+		if len(c.ev) != 0 || !slices.Equal(ch.log, want) || p.Snapshot().JournalErrors != 2 {
+			t.Fatalf("events %d, told %v (want %v), stats %+v", len(c.ev), ch.log, want, p.Snapshot())
+		}
 	}
 }
 
@@ -400,7 +422,7 @@ func TestRecordConcurrentWithReads(t *testing.T) {
 // committed (nothing announced), ErrStopped once the pipeline has stopped, and the
 // caller's context while the pipeline is not taking it.
 func TestRecordReportsFailure(t *testing.T) {
-	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{})
+	p := New(Options{TerminalID: "T-1"}, nil, failingJournal{errors.New("disk full")})
 	c := &collect{ch: make(chan struct{}, 1)}
 	p.Subscribe(c)
 	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)

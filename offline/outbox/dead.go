@@ -64,7 +64,7 @@ func (ob *Outbox) Retry(seqs []uint64) (int, error) {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	moved := 0
-	err := ob.db.Update(func(tx *bbolt.Tx) error {
+	err := ob.update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		dead, pending := root.Bucket(bucketDead), root.Bucket(bucketPending)
 		moved = 0

@@ -26,6 +26,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/ehc-agent/ehc-agent/offline/reserve"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
 )
@@ -63,6 +64,10 @@ type Options struct {
 	// own (the agent writes the replay cache's accepted codes here). An error aborts the
 	// commit.
 	InCommit func(tx *bbolt.Tx) error
+	// Reserve, if set, is disk space kept aside for the database (offline/reserve).
+	// A write that fails for lack of space releases it and runs once more, so events
+	// are still committed on a full disk while the status asks for space.
+	Reserve *reserve.File
 }
 
 // Record is one pending event as it will be sent.
@@ -103,7 +108,7 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 		o.Retention = 24 * time.Hour
 	}
 	ob := &Outbox{db: db, ring: ring, o: o}
-	err := db.Update(func(tx *bbolt.Tx) error {
+	err := ob.update(func(tx *bbolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bucketRoot)
 		if err != nil {
 			return err
@@ -129,6 +134,19 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 		return nil, fmt.Errorf("outbox: open: %w", err)
 	}
 	return ob, nil
+}
+
+// update runs fn in a write transaction. On a full disk the reserve's space is given
+// back to the filesystem and fn runs once more, in a new transaction (bbolt rolled the
+// failed one back), so fn must set anything it counts from scratch. Every write goes
+// through here, deliveries and compaction included: on a full disk they need new pages
+// too, and a queue that cannot deliver can never shrink.
+func (ob *Outbox) update(fn func(*bbolt.Tx) error) error {
+	err := ob.db.Update(fn)
+	if err != nil && reserve.NoSpace(err) && ob.o.Reserve != nil && ob.o.Reserve.Release() {
+		err = ob.db.Update(fn)
+	}
+	return err
 }
 
 func seqKey(seq uint64) []byte {
@@ -173,7 +191,7 @@ func (ob *Outbox) AppendAll(es []*event.Event) error {
 		}
 	}
 	last := ob.lastSeq + uint64(len(es))
-	err := ob.db.Update(func(tx *bbolt.Tx) error {
+	err := ob.update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p := root.Bucket(bucketPending)
 		p.FillPercent = 1.0 // keys only ever grow: full pages halve the file
@@ -256,7 +274,7 @@ func (ob *Outbox) move(seqs []uint64, to []byte, value func(rec []byte) []byte) 
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	moved := 0
-	err := ob.db.Update(func(tx *bbolt.Tx) error {
+	err := ob.update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p, dst := root.Bucket(bucketPending), root.Bucket(to)
 		dst.FillPercent = 1.0
@@ -295,7 +313,8 @@ func (ob *Outbox) move(seqs []uint64, to []byte, value func(rec []byte) []byte) 
 func (ob *Outbox) Compact(now time.Time) (int, error) {
 	cut := uint64(now.Add(-ob.o.Retention).UnixNano())
 	n := 0
-	err := ob.db.Update(func(tx *bbolt.Tx) error {
+	err := ob.update(func(tx *bbolt.Tx) error {
+		n = 0
 		c := tx.Bucket(bucketRoot).Bucket(bucketDelivered).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(v) >= 8 && binary.BigEndian.Uint64(v) < cut {

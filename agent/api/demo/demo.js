@@ -138,6 +138,21 @@
     who.append(line1, line2);
   }
 
+  // A read whose event could not be saved (a full disk): the agent says nothing of
+  // whose it was, and the patient is sent to the desk.
+  function readFailed(msg) {
+    const who = $("who");
+    who.className = "failed";
+    delete who.dataset.seq;
+    who.replaceChildren();
+    const line1 = document.createElement("div");
+    line1.textContent = "This scan could not be saved: please go to the registration desk.";
+    const line2 = document.createElement("div");
+    line2.className = "hint";
+    line2.textContent = msg.reason + " · " + new Date(msg.at).toLocaleTimeString() + " · " + msg.device + (msg.hint ? " — " + msg.hint : "");
+    who.append(line1, line2);
+  }
+
   function showStatus(s) {
     const devs = s.devices || {};
     for (const name of Object.keys(devs)) setDevice(name, devs[name]);
@@ -149,8 +164,12 @@
     $("agent").textContent = parts.join(" · ");
     const tr = s.trust || {};
     const th = $("trust-hint");
-    th.textContent = tr.reason ? "trust " + tr.reason + " — " + (tr.hint || "") : "";
-    th.hidden = !tr.reason;
+    const jn = s.journal || {};
+    const notes = [];
+    if (tr.reason) notes.push("trust " + tr.reason + " — " + (tr.hint || ""));
+    if (jn.reason) notes.push("storage " + jn.reason + " — " + (jn.hint || ""));
+    th.textContent = notes.join("\n");
+    th.hidden = notes.length === 0;
   }
 
   let backoff = 500;
@@ -175,6 +194,7 @@
         case "device": setDevice(msg.device.device, msg.device); break;
         case "receipt": receiptOutcome(msg.application_id, msg.receipt); break;
         case "payment": case "insurance": channelCode(msg); break;
+        case "read_failed": readFailed(msg); break;
         case "status":
           if (first && !resuming && msg.status.api) resumeSeq = Math.max(resumeSeq || 0, msg.status.api.last_seq || 0);
           first = false;

@@ -28,10 +28,12 @@ import (
 	"github.com/ehc-agent/ehc-agent/agent/config"
 	"github.com/ehc-agent/ehc-agent/agent/daemon"
 	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
 	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/drivers/holder"
 	"github.com/ehc-agent/ehc-agent/drivers/pcsc"
 	"github.com/ehc-agent/ehc-agent/drivers/serial"
+	"github.com/ehc-agent/ehc-agent/offline/reserve"
 	"github.com/ehc-agent/ehc-agent/offline/sm2sig"
 	"github.com/ehc-agent/ehc-agent/offline/trust"
 )
@@ -165,8 +167,24 @@ func (e *doctorEnv) checkStateDir(ctx context.Context) []doctorResult {
 	}
 	d, err := durableWrites(ctx, filepath.Join(dir, fmt.Sprintf(".doctor-%d.storage", os.Getpid())), storageProbeWrites, storageProbeGap)
 	rows = append(rows, storageRow(dir, d, err)...)
-	free, size, err := diskFree(dir)
-	return append(rows, diskRow(dir, free, size, err)...)
+	free, size, err := reserve.DiskFree(dir)
+	rows = append(rows, diskRow(dir, free, size, err)...)
+	return append(rows, reserveRow(filepath.Join(dir, "agent.reserve"))...)
+}
+
+// reserveRow tells whether the disk space the agent keeps for a full disk is kept:
+// a short reserve means the disk filled up and events are being committed in it.
+func reserveRow(path string) []doctorResult {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return row("reserve", doctorInfo, path+" does not exist yet; the agent makes it at start")
+	case err != nil:
+		return row("reserve", doctorWarn, err.Error())
+	case fi.Size() < reserve.DefaultSize:
+		return row("reserve", doctorFail, fmt.Sprintf("%s is in use: the disk filled up and events are committed in the space kept for them — fix: %s", path, hints.For(pipeline.ReasonDiskFull)))
+	}
+	return row("reserve", doctorPass, fmt.Sprintf("%s keeps %s for a full disk", path, bytesIEC(uint64(fi.Size()))))
 }
 
 // Free space on the state_dir's filesystem: the outbox grows there while the platform

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/offline/issuer"
+	"github.com/ehc-agent/ehc-agent/offline/reserve"
 )
 
 // runChecks runs the installation checks for the configuration at path and returns the
@@ -244,6 +245,29 @@ func TestDiskRow(t *testing.T) {
 		}
 		wantRow(t, rows, "disk", c.status, c.detail)
 	}
+}
+
+// The reserve row: whole passes, short (the disk filled up and the agent is using it)
+// fails with the disk_full hint, missing is only news.
+func TestReserveRow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.reserve")
+	rows := func() map[string]doctorResult {
+		m := map[string]doctorResult{}
+		for _, r := range reserveRow(path) {
+			m[r.Check] = r
+		}
+		return m
+	}
+	wantRow(t, rows(), "reserve", doctorInfo, "does not exist yet")
+	if _, err := reserve.Open(path, reserve.DefaultSize); err != nil {
+		t.Fatal(err)
+	}
+	wantRow(t, rows(), "reserve", doctorPass, "keeps 16.0 MiB for a full disk")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantRow(t, rows(), "reserve", doctorFail, "is in use: the disk filled up and events are committed in the space kept for them — fix: The disk that holds state_dir is full")
 }
 
 // With the agent stopped, a configured serial or ID card reader path is looked at: a
