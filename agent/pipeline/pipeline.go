@@ -405,8 +405,12 @@ func (p *Pipeline) append(e *event.Event) error {
 func (p *Pipeline) tell(r device.Read, e *event.Event, code string, err error, o *Options) error {
 	if errors.Is(err, outbox.ErrFull) {
 		// Committed all the same: nothing is dropped. The status says outbox_full so
-		// the kiosk can fall back; each such event is logged with the reason too.
-		o.Logger.Warn("outbox over its cap", "reason", "outbox_full", "seq", e.Seq)
+		// the kiosk can fall back; each event over the cap is logged with the reason
+		// too (in a group that crossed it, the ones before it were within).
+		var full *outbox.FullError
+		if !errors.As(err, &full) || e.Seq >= full.From {
+			o.Logger.Warn("outbox over its cap", "reason", "outbox_full", "seq", e.Seq)
+		}
 		err = nil
 	}
 	p.mu.Lock()

@@ -506,3 +506,30 @@ func TestTooLongDropIsAnEvent(t *testing.T) {
 		t.Errorf("drops passed on: %v", drops)
 	}
 }
+
+// Reads that queued up are committed as one group; when that group crosses the
+// outbox's cap, only the events over it are logged outbox_full, all are told.
+func TestGroupCrossingTheCapWarnsOnlyOverIt(t *testing.T) {
+	_, db, _ := stores(t)
+	ring, _ := seal.NewRing(make([]byte, 16))
+	ob, err := outbox.Open(db, ring, outbox.Options{MaxPending: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	p := New(Options{TerminalID: "T-1", Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil, ob)
+	c := &collect{ch: make(chan struct{}, 100)}
+	p.Subscribe(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := range 8 { // queued before Run: taken as one group
+		p.Submit(ctx, device.Read{Device: "d", Data: []byte(fmt.Sprint("HELLO-", i)), At: time.Now()})
+	}
+	cancel()
+	p.Run(ctx)
+	if len(c.ev) != 8 {
+		t.Fatalf("%d events told, want 8", len(c.ev))
+	}
+	if n := strings.Count(logs.String(), "reason=outbox_full"); n != 3 {
+		t.Fatalf("%d events logged outbox_full, want the 3 over a cap of 5:\n%s", n, logs.String())
+	}
+}

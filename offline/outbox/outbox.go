@@ -55,6 +55,14 @@ func putCounts(root *bbolt.Bucket, pending, dead int) error {
 // to raise outbox_full so the kiosk can fall back.
 var ErrFull = errors.New("outbox_full")
 
+// FullError is how AppendAll returns ErrFull (errors.Is matches it): From is the first
+// seq over the cap. In a group commit that crosses the cap, the events before From
+// were within it, and only those from From on say outbox_full.
+type FullError struct{ From uint64 }
+
+func (e *FullError) Error() string        { return fmt.Sprintf("outbox_full from seq %d", e.From) }
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
 // Options bound the outbox.
 type Options struct {
 	MaxPending int           // the cap that raises outbox_full; 0 = 100,000
@@ -215,10 +223,11 @@ func (ob *Outbox) AppendAll(es []*event.Event) error {
 		unassign()
 		return fmt.Errorf("outbox: commit seq %d..%d: %w", ob.lastSeq+1, last, err)
 	}
+	first := ob.lastSeq + 1
 	ob.lastSeq = last
 	ob.pending += len(es)
-	if ob.pending > ob.o.MaxPending {
-		return ErrFull
+	if over := ob.pending - ob.o.MaxPending; over > 0 {
+		return &FullError{From: max(first, last-uint64(over)+1)}
 	}
 	return nil
 }

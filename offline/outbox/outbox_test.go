@@ -121,6 +121,25 @@ func TestFullIsReportedButNothingDropped(t *testing.T) {
 	}
 }
 
+// A group commit that crosses the cap says from which seq on its events are over it:
+// the ones before were within the cap and must not say outbox_full.
+func TestFullFromSeqInAGroup(t *testing.T) {
+	ob, db := openAt(t, t.TempDir(), Options{MaxPending: 5})
+	defer db.Close()
+	if err := ob.AppendAll([]*event.Event{identityEvent("a"), identityEvent("b"), identityEvent("c")}); err != nil {
+		t.Fatal(err)
+	}
+	group := []*event.Event{identityEvent("d"), identityEvent("e"), identityEvent("f"), identityEvent("g")}
+	err := ob.AppendAll(group)
+	var full *FullError
+	if !errors.Is(err, ErrFull) || !errors.As(err, &full) || full.From != 6 {
+		t.Fatalf("group crossing the cap of 5 at seq 6: %v", err)
+	}
+	if err := ob.Append(identityEvent("h")); !errors.As(err, &full) || full.From != 8 {
+		t.Fatalf("one more over the cap: %v", err)
+	}
+}
+
 func TestFileHoldsNoPlaintextPersonalData(t *testing.T) {
 	dir := t.TempDir()
 	ob, db := openAt(t, dir, Options{})
