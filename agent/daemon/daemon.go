@@ -49,6 +49,7 @@ type Daemon struct {
 
 	cfg    *config.Config
 	db     *bbolt.DB
+	reset  *StateReset // the last state reset while its damaged file is kept (statereset.go)
 	outbox *outbox.Outbox
 	pipe   *pipeline.Pipeline
 	// journal keeps the recent commit times for Status (slow storage shows there).
@@ -89,14 +90,16 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	db, err := bbolt.Open(filepath.Join(cfg.StateDir, "agent.db"), 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	db, reset, err := openState(cfg.StateDir, time.Now()) // a damaged agent.db is moved aside (statereset.go)
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			err = fmt.Errorf("%s is in use by another ehc-agent", filepath.Join(cfg.StateDir, "agent.db"))
-		}
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	d.db = db
+	floor, err := openFloor(cfg.StateDir, d.log)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
 	ring, err := seal.LoadOrCreate(filepath.Join(cfg.StateDir, "outbox.key"))
 	if err != nil {
 		db.Close()
@@ -111,11 +114,16 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	// Codes accepted by the replay cache are written in the commit of their events: one
 	// fsync for both, and a kiosk is never shown an event whose code a crash could let
 	// through a second time.
-	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx}
+	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx,
+		Floor: floor, ResumeAboveFloor: reset != nil}
 	if d.outbox, err = outbox.Open(db, ring, ob); err != nil {
 		rc.Close()
 		db.Close()
 		return nil, err
+	}
+	if d.reset = lastReset(cfg.StateDir); reset != nil {
+		finishReset(reset, d.outbox, ring, floor.Value(), cfg.Outbox.MaxPending, d.log)
+		d.reset = reset
 	}
 	if d.uplink, err = d.newUplink(); err != nil {
 		rc.Close()

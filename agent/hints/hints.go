@@ -16,6 +16,9 @@ const (
 	// SlowStorage: the state_dir's disk makes every event wait (the running agent's
 	// journal commits, and doctor's timed writes).
 	SlowStorage = "slow_storage"
+	// StateReset: agent.db was damaged, kept aside as agent.db.corrupt-<time>, and the
+	// agent started on a fresh one (agent/daemon, statereset.go).
+	StateReset = "state_reset"
 )
 
 // table maps a reason code to its hint. Driver and store reasons are written out, not
@@ -65,6 +68,9 @@ var table = map[string]string{
 	// Storage (the journal in state_dir)
 	SlowStorage: "Every scan waits for its event to be written to disk before the kiosk sees it, and this disk is slow: " +
 		"put state_dir on the machine's internal SSD rather than an SD card, eMMC or USB stick, and check the disk's health (smartctl -a, dmesg).",
+
+	StateReset: "agent.db was damaged (power cut, failing SD card) and replaced; events not salvaged are lost and the platform sees a seq gap. " +
+		"Check the disk (dmesg, smartctl -a), keep the agent.db.corrupt-* file for analysis, then delete it from state_dir to clear this.",
 
 	// Local API
 	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +
