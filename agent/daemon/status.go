@@ -24,7 +24,7 @@ type Status struct {
 	Journal    JournalStatus           `json:"journal"`
 	// StateReset is set while the damaged agent.db of a state reset is kept (statereset.go).
 	StateReset *StateReset `json:"state_reset,omitempty"`
-	Time       time.Time               `json:"time"`
+	Time       time.Time   `json:"time"`
 }
 
 // Status returns the agent's state now.
