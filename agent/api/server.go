@@ -58,6 +58,8 @@ type Options struct {
 	Lending Lending
 	// OutboxDepth, if set, is exported as the ehc_agent_outbox_depth gauge.
 	OutboxDepth func() float64
+	// StateReset, if set, is exported as the ehc_agent_state_reset gauge (1 or 0).
+	StateReset func() float64
 	// Platform, if set (a platform is configured), is read at every scrape for the
 	// platform gauges: auth_failed and clock offset (PlatformState).
 	Platform func() PlatformState
@@ -136,6 +138,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(o.OutboxDepth, s.hub)
 	s.metrics.platform(o.Platform)
+	s.metrics.stateReset(o.StateReset)
 	if o.Applications != nil {
 		o.Applications.OnReceipt(s.receipt)
 	}

@@ -48,6 +48,7 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 		Devices:     d,
 		Lending:     apiLending{d},
 		OutboxDepth: func() float64 { return float64(d.outbox.Stats().Pending) },
+		StateReset:  func() float64 { return boolGauge(d.reset != nil) },
 		Build:       buildInfo(),
 		Logger:      d.log,
 	}

@@ -240,3 +240,10 @@ func openFloor(dir string, log *slog.Logger) (*outbox.Floor, error) {
 	}
 	return f, nil
 }
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -183,12 +185,28 @@ func (s *stateTest) statusReset() *StateReset {
 	}
 }
 
+// stateGauge returns the ehc_agent_state_reset line of /metrics.
+func (s *stateTest) stateGauge() string {
+	s.t.Helper()
+	tok, _ := os.ReadFile(s.state("api.token"))
+	req, _ := http.NewRequest("GET", "http://"+s.apiAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return regexp.MustCompile(`(?m)^ehc_agent_state_reset .*$`).FindString(string(b))
+}
+
 // TestStateResetCorruptDatabase: an agent queues 30 events (no platform), stops, and
 // its agent.db gets 8 KiB of garbage over both meta pages. The agent starts anyway: the
 // damaged file is kept byte for byte as agent.db.corrupt-<time>, the 30 pending events
 // are salvaged under their own seqs, a new scan gets a seq above the floor (never one
 // used before), an error line with reason state_reset is logged, and /v1/status says
-// state_reset with where the file went and a hint. The status keeps saying so after a
+// state_reset with where the file went and a hint (and /metrics ehc_agent_state_reset 1). The
+// status keeps saying so after a
 // clean restart (which continues seq without a gap) until the damaged file is removed.
 func TestStateResetCorruptDatabase(t *testing.T) {
 	s := newStateTest(t)
@@ -218,6 +236,9 @@ func TestStateResetCorruptDatabase(t *testing.T) {
 	if r == nil || r.Reason != "state_reset" || r.MovedTo != kept[0] || r.Salvaged != 30 || r.SalvageMethod != "page_scan" ||
 		r.ResumedAbove != floor || r.Hint == "" || time.Since(r.At) > time.Minute {
 		t.Fatalf("/v1/status state_reset = %+v, want the reset to %s with 30 salvaged above seq %d", r, kept[0], floor)
+	}
+	if g := s.stateGauge(); g != "ehc_agent_state_reset 1" {
+		t.Fatalf("/metrics: %q, want ehc_agent_state_reset 1", g)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "reason=state_reset") {
 		t.Fatalf("no error line with reason=state_reset:\n%s", logs.String())
@@ -253,6 +274,9 @@ func TestStateResetCorruptDatabase(t *testing.T) {
 	s.start(s.config(nil, ""))
 	if r := s.statusReset(); r != nil {
 		t.Fatalf("state_reset %+v after the damaged file was removed", r)
+	}
+	if g := s.stateGauge(); g != "ehc_agent_state_reset 0" {
+		t.Fatalf("/metrics: %q after the damaged file was removed, want 0", g)
 	}
 }
 
