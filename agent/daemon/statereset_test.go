@@ -204,10 +204,10 @@ func (s *stateTest) stateGauge() string {
 // its agent.db gets 8 KiB of garbage over both meta pages. The agent starts anyway: the
 // damaged file is kept byte for byte as agent.db.corrupt-<time>, the 30 pending events
 // are salvaged under their own seqs, a new scan gets a seq above the floor (never one
-// used before), an error line with reason state_reset is logged, and /v1/status says
-// state_reset with where the file went and a hint (and /metrics ehc_agent_state_reset 1). The
-// status keeps saying so after a
-// clean restart (which continues seq without a gap) until the damaged file is removed.
+// used before), an error line with reason state_reset is logged, /v1/status says
+// state_reset with where the file went and a hint, and /metrics ehc_agent_state_reset is
+// 1. The status keeps saying so after a clean restart (which continues seq without a
+// gap) until the damaged file is removed.
 func TestStateResetCorruptDatabase(t *testing.T) {
 	s := newStateTest(t)
 	d, _, stop := s.start(s.config(codes("BEFORE", 30), ""))
