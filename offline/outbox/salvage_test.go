@@ -150,4 +150,3 @@ func FuzzScanPages(f *testing.F) {
 		}
 	})
 }
-
