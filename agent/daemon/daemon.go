@@ -122,7 +122,7 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		return nil, err
 	}
 	if d.reset = lastReset(cfg.StateDir); reset != nil {
-		finishReset(reset, d.outbox, ring, floor.Value(), cfg.Outbox.MaxPending, d.log)
+		finishReset(reset, d.outbox, ring, cfg.Outbox.MaxPending, d.log)
 		d.reset = reset
 	}
 	if d.uplink, err = d.newUplink(); err != nil {

@@ -178,18 +178,15 @@ func moveAside(path string, now time.Time) (string, error) {
 
 // finishReset salvages the pending events of the damaged file into the fresh outbox,
 // logs the reset and writes its report next to the damaged file.
-func finishReset(r *StateReset, ob *outbox.Outbox, ring *seal.Ring, floor uint64, maxPending int, log *slog.Logger) {
+func finishReset(r *StateReset, ob *outbox.Outbox, ring *seal.Ring, maxPending int, log *slog.Logger) {
 	s := outbox.Salvage(r.MovedTo, ring, maxPending)
 	r.SalvageMethod = s.Method
-	r.ResumedAbove = floor
-	if len(s.Records) > 0 {
-		r.ResumedAbove = max(floor, s.Records[len(s.Records)-1].Seq)
-	}
 	n, err := ob.Restore(s.Records)
 	if err != nil {
 		log.Error("salvaged events could not be queued again", "reason", ReasonStateReset, "err", err)
 	}
 	r.Salvaged = n
+	r.ResumedAbove = ob.Stats().LastSeq // the floor, or the highest salvaged seq above it
 	attrs := []any{"reason", ReasonStateReset, "cause", r.Cause, "moved_to", r.MovedTo,
 		"salvaged", n, "salvage_method", s.Method, "resumed_above_seq", r.ResumedAbove}
 	if s.Err != nil && s.Method != "bbolt" {

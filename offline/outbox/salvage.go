@@ -52,7 +52,7 @@ func Salvage(path string, ring *seal.Ring, limit int) Salvaged {
 		return Salvaged{Records: capRecords(recs, limit), Method: "bbolt"}
 	}
 	s := Salvaged{Err: err, Method: "none"}
-	if recs, serr := scanPages(path, ring); serr == nil && len(recs) > 0 {
+	if recs, serr := scanPages(path, ring, limit); serr == nil && len(recs) > 0 {
 		s.Records, s.Method = capRecords(recs, limit), "page_scan"
 	}
 	return s
@@ -110,8 +110,8 @@ const (
 
 // scanPages reads the file at every 1 KiB boundary (every page size bbolt uses is a
 // multiple) and decodes what looks like a leaf page there. Bounded: one pass over the
-// file, each page read once.
-func scanPages(path string, ring *seal.Ring) ([]Sealed, error) {
+// file, each page read once, and at most limit records kept.
+func scanPages(path string, ring *seal.Ring, limit int) ([]Sealed, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -124,6 +124,7 @@ func scanPages(path string, ring *seal.Ring) ([]Sealed, error) {
 	size := fi.Size()
 	found := map[uint64][]byte{}
 	var hdr [pageHeaderSize]byte
+	var buf []byte
 	for off := int64(2 * minPageSize); off+pageHeaderSize <= size; off += minPageSize {
 		if _, err := f.ReadAt(hdr[:], off); err != nil {
 			break
@@ -136,15 +137,22 @@ func scanPages(path string, ring *seal.Ring) ([]Sealed, error) {
 		if flags != leafPageFlag || count == 0 || id < 2 || off%int64(id) != 0 {
 			continue
 		}
-		if ps := off / int64(id); ps < minPageSize || ps&(ps-1) != 0 {
+		ps := off / int64(id)
+		if ps < minPageSize || ps&(ps-1) != 0 {
 			continue
 		}
-		n := min(size-off, maxPageSpan)
-		buf := make([]byte, n)
-		if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		// The page and its overflow pages, as the header says, within the file.
+		n := min((1+int64(binary.LittleEndian.Uint32(hdr[12:])))*ps, maxPageSpan, size-off)
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		if _, err := f.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			continue
 		}
-		leafRecords(buf, ring, found, 0)
+		leafRecords(buf[:n], ring, found, 0)
+		if limit > 0 && len(found) >= limit {
+			break // bounded memory; the seqs kept are those found first
+		}
 	}
 	out := make([]Sealed, 0, len(found))
 	for seq, rec := range found {

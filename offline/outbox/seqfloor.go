@@ -90,10 +90,10 @@ func (f *Floor) ensure(last uint64) {
 	}
 	want := max(last, f.reserved) + FloorBlock
 	if err := writeFloor(f.path, want); err != nil {
-		f.failing = true
-		if f.OnError != nil {
+		if !f.failing && f.OnError != nil { // once per failing spell: a full disk fails every try
 			f.OnError(fmt.Errorf("seq floor: %w", err))
 		}
+		f.failing = true
 		return
 	}
 	f.reserved, f.failing = want, false
