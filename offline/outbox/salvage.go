@@ -222,6 +222,7 @@ func (ob *Outbox) Restore(recs []Sealed) (int, error) {
 	err := ob.db.Update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p := root.Bucket(bucketPending)
+		p.FillPercent = 1.0 // records come in seq order, as in AppendAll
 		n, last = 0, ob.lastSeq
 		for _, r := range recs {
 			k := seqKey(r.Seq)
