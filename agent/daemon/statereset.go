@@ -26,8 +26,8 @@ import (
 // and when (agent.db.corrupt-<UTC time>), never deletes it, salvages the undelivered
 // events it can still read, and starts on a fresh database whose seq continues above the
 // seq floor (offline/outbox, seqfloor.go). It says so loudly: an error log line with
-// reason state_reset, /v1/status "state_reset" (with a hint) for as long as the damaged
-// file is kept, and the doctor.
+// reason state_reset, and, for as long as the damaged file is kept, /v1/status
+// "state_reset" (with a hint), the ehc_agent_state_reset gauge and the doctor's state row.
 //
 // Only damage resets the state. A database held by another agent (bbolt's lock) and any
 // error of the file system (permission, I/O, no space) stop the start as before: those
@@ -39,7 +39,7 @@ import (
 // 100,000 pending events here — but it reads the whole file, which is seconds cold on an
 // SD card, and it runs in a goroutine of its own, so a panic on a damaged page would kill
 // the agent instead of being reported. Damage deeper in the file is therefore not found
-// at start; a record there fails its SM4-GCM check when it is sent.
+// at start (docs/INSTALL.md, "A damaged state database").
 
 // ReasonStateReset is the stable reason of a state reset (logs, status, hints).
 const ReasonStateReset = hints.StateReset
