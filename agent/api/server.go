@@ -62,6 +62,8 @@ type Options struct {
 	// ReserveInUse, if set, is exported as the ehc_agent_storage_reserve_in_use gauge:
 	// the disk is full and events are committed in the space kept aside for them.
 	ReserveInUse func() bool
+	// StateReset, if set, is exported as the ehc_agent_state_reset gauge (1 or 0).
+	StateReset func() float64
 	// Platform, if set (a platform is configured), is read at every scrape for the
 	// platform gauges: auth_failed and clock offset (PlatformState).
 	Platform func() PlatformState
@@ -140,6 +142,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(o.OutboxDepth, o.ReserveInUse, s.hub)
 	s.metrics.platform(o.Platform)
+	s.metrics.stateReset(o.StateReset)
 	if o.Applications != nil {
 		o.Applications.OnReceipt(s.receipt)
 	}

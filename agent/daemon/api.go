@@ -52,8 +52,9 @@ func (d *Daemon) runAPI(ctx context.Context, wg *sync.WaitGroup) error {
 			inUse, _ := d.reserve.InUse()
 			return inUse
 		},
-		Build:  buildInfo(),
-		Logger: d.log,
+		StateReset: func() float64 { return boolGauge(d.reset != nil) },
+		Build:      buildInfo(),
+		Logger:     d.log,
 	}
 	opts.Applications = applications
 	if u := d.uplink; u != nil {

@@ -50,6 +50,7 @@ type Daemon struct {
 
 	cfg    *config.Config
 	db     *bbolt.DB
+	reset  *StateReset // the last state reset while its damaged file is kept (statereset.go)
 	outbox *outbox.Outbox
 	pipe   *pipeline.Pipeline
 	// journal keeps the recent commit times and failures for Status (slow storage and
@@ -94,11 +95,8 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	db, err := bbolt.Open(filepath.Join(cfg.StateDir, "agent.db"), 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	db, reset, err := openState(cfg.StateDir, time.Now()) // a damaged agent.db is moved aside (statereset.go)
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			err = fmt.Errorf("%s is in use by another ehc-agent", filepath.Join(cfg.StateDir, "agent.db"))
-		}
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	d.db = db
@@ -107,6 +105,11 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	d.journal.reserve = d.reserve
+	floor, err := openFloor(cfg.StateDir, d.log)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
 	ring, err := seal.LoadOrCreate(filepath.Join(cfg.StateDir, "outbox.key"))
 	if err != nil {
 		db.Close()
@@ -121,11 +124,16 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	// Codes accepted by the replay cache are written in the commit of their events: one
 	// fsync for both, and a kiosk is never shown an event whose code a crash could let
 	// through a second time.
-	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx, Reserve: d.reserve}
+	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx,
+		Reserve: d.reserve, Floor: floor, ResumeAboveFloor: reset != nil}
 	if d.outbox, err = outbox.Open(db, ring, ob); err != nil {
 		rc.Close()
 		db.Close()
 		return nil, err
+	}
+	if d.reset = lastReset(cfg.StateDir); reset != nil {
+		finishReset(reset, d.outbox, ring, cfg.Outbox.MaxPending, d.log)
+		d.reset = reset
 	}
 	if d.uplink, err = d.newUplink(); err != nil {
 		rc.Close()

@@ -22,13 +22,16 @@ type Status struct {
 	Uplink     *uplink.Status          `json:"uplink,omitempty"` // nil: no platform configured
 	Printer    PrinterStatus           `json:"printer"`          // configured: false when none
 	Journal    JournalStatus           `json:"journal"`
-	Time       time.Time               `json:"time"`
+	// StateReset is set while the damaged agent.db of a state reset is kept (statereset.go).
+	StateReset *StateReset `json:"state_reset,omitempty"`
+	Time       time.Time   `json:"time"`
 }
 
 // Status returns the agent's state now.
 func (d *Daemon) Status() Status {
 	now := time.Now()
-	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Journal: d.journal.status(), Time: now}
+	s := Status{TerminalID: d.cfg.TerminalID, Devices: d.DeviceStates(), Outbox: d.outbox.Stats(), Journal: d.journal.status(), Time: now,
+		StateReset: d.reset}
 	if d.printer != nil {
 		s.Printer = d.printer.status()
 	}

@@ -16,6 +16,9 @@ const (
 	// SlowStorage: the state_dir's disk makes every event wait (the running agent's
 	// journal commits, and doctor's timed writes).
 	SlowStorage = "slow_storage"
+	// StateReset: agent.db was damaged, kept aside as agent.db.corrupt-<time>, and the
+	// agent started on a fresh one (agent/daemon, statereset.go).
+	StateReset = "state_reset"
 )
 
 // table maps a reason code to its hint. Driver and store reasons are written out, not
@@ -69,6 +72,9 @@ var table = map[string]string{
 		"free disk space now (old logs: journalctl --vacuum-size=200M; caches; downloads). The agent takes its reserve back by itself once there is room.",
 	"journal_failed": "Events cannot be saved to state_dir's disk, so the kiosk is told read_failed and patients must be served at the desk: " +
 		"check the disk (dmesg, ehc-agent doctor) and restart the agent.",
+
+	StateReset: "agent.db was damaged (power cut, failing SD card) and replaced; events not salvaged are lost and the platform sees a seq gap. " +
+		"Check the disk (dmesg, smartctl -a), keep the agent.db.corrupt-* file for analysis, then delete it from state_dir to clear this.",
 
 	// Local API
 	APIPortTaken: "Another program listens on the local API's port: stop it, or set api.listen to a free port " +

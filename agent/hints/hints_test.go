@@ -19,7 +19,7 @@ func TestEveryStateHasAHint(t *testing.T) {
 		pcsc.ReasonNoService, pcsc.ReasonNoReader, pcsc.ReasonServiceLost,
 		serial.ReasonBusy, serial.ReasonNotFound, serial.ReasonPermissionDenied, serial.ReasonPortClosed,
 		usbhid.ReasonKeyboardMode, usbhid.ReasonNoInterface, usbhid.ReasonBusy, usbhid.ReasonUnplugged,
-		trust.ReasonNeverUpdated, trust.ReasonStale, APIPortTaken, SlowStorage,
+		trust.ReasonNeverUpdated, trust.ReasonStale, APIPortTaken, SlowStorage, StateReset,
 		pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed,
 	} {
 		if For(r) == "" {

@@ -76,6 +76,11 @@ type Options struct {
 	// A write that fails for lack of space releases it and runs once more, so events
 	// are still committed on a full disk while the status asks for space.
 	Reserve *reserve.File
+	// Floor, if set, is kept at or above every committed seq (seqfloor.go).
+	Floor *Floor
+	// ResumeAboveFloor continues seq above Floor when the database's own last seq is
+	// lower: set after a lost database was replaced by a fresh one (state reset).
+	ResumeAboveFloor bool
 }
 
 // Record is one pending event as it will be sent.
@@ -129,6 +134,12 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 		if v := root.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			ob.lastSeq = binary.BigEndian.Uint64(v)
 		}
+		if f := o.Floor.Value(); o.ResumeAboveFloor && f > ob.lastSeq {
+			ob.lastSeq = f
+			if err := root.Bucket(bucketMeta).Put(keySeq, seqKey(f)); err != nil {
+				return err
+			}
+		}
 		if v := root.Bucket(bucketMeta).Get(keyCounts); len(v) == 16 {
 			ob.pending = int(binary.BigEndian.Uint64(v[:8]))
 			ob.dead = int(binary.BigEndian.Uint64(v[8:]))
@@ -141,6 +152,7 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open: %w", err)
 	}
+	o.Floor.ensure(ob.lastSeq)
 	return ob, nil
 }
 
@@ -199,6 +211,7 @@ func (ob *Outbox) AppendAll(es []*event.Event) error {
 		}
 	}
 	last := ob.lastSeq + uint64(len(es))
+	ob.o.Floor.ensure(last) // before the commit: the floor is never below a committed seq
 	err := ob.update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p := root.Bucket(bucketPending)

@@ -510,6 +510,7 @@ func (e *doctorEnv) checkAgent(ctx context.Context) []doctorResult {
 	}
 	s := a.status
 	rows := row("agent", doctorPass, "running, terminal "+s.TerminalID)
+	rows = append(rows, stateResetRow(s.StateReset)...)
 
 	ob := s.Outbox
 	detail := fmt.Sprintf("%d pending, %d dead letter(s), last seq %d", ob.Pending, ob.Dead, ob.LastSeq)
