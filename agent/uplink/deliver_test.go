@@ -278,6 +278,33 @@ func TestClockOffset(t *testing.T) {
 	}
 }
 
+// The local clock ran 10 minutes slow, so the platform's time was taken (clock_offset);
+// then NTP fixed the local clock while the platform could not be reached. The trusted
+// time stays the platform's, carried on by the monotonic clock: it must not become the
+// fixed local clock plus the old offset, 10 minutes ahead, which would turn every
+// dynamic code away as expired until the platform answered again.
+func TestClockStepWhileOffsetRaised(t *testing.T) { // not parallel: it sets the uplink's wall clock
+	var step atomic.Int64
+	step.Store(int64(-10 * time.Minute))
+	defer uplink.SetWallClock(func() time.Time { return time.Now().Add(time.Duration(step.Load())) })()
+	e := newEnv(t, envOptions{up: uplink.Options{MinBackoff: 10 * time.Millisecond}})
+	e.appendN(1)
+	e.run()
+	waitFor(t, 10*time.Second, "delivered", func() bool { return e.ob.Stats().Pending == 0 })
+	if !e.up.Status().ClockOffset {
+		t.Fatal("a local clock 10 minutes slow did not raise clock_offset")
+	}
+	if d := e.up.Now().Sub(time.Now()); d < -2*time.Second || d > 2*time.Second {
+		t.Fatalf("trusted time is %s off the platform's while the local clock is slow", d)
+	}
+	e.sim.SetFaults(platformsim.Faults{ResetRate: 1}) // the platform cannot be reached
+	step.Store(0)                                     // NTP steps the local clock right
+	time.Sleep(200 * time.Millisecond)
+	if d := e.up.Now().Sub(time.Now()); d < -2*time.Second || d > 2*time.Second {
+		t.Fatalf("after the local clock was stepped right, trusted time is %s off", d)
+	}
+}
+
 // 429 with Retry-After: the uplink waits what the platform asked, not its own backoff.
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()

@@ -102,7 +102,9 @@ type Uplink struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	offset   atomic.Int64 // applied to Now, nanoseconds; 0 unless raised
+	// pinned is the platform's time tied to the monotonic clock, while the offset is
+	// raised; nil otherwise.
+	pinned   atomic.Pointer[pin]
 	measured atomic.Int64 // last measured platform − local, nanoseconds
 	// measuredAt is when measured was taken, Unix nanoseconds; 0: no answer with a Date yet.
 	measuredAt atomic.Int64
@@ -218,9 +220,28 @@ func (u *Uplink) Notify() {
 	}
 }
 
-// Now is the trusted time: the local clock, plus the platform's offset once that is
-// beyond the limit.
-func (u *Uplink) Now() time.Time { return time.Now().Add(time.Duration(u.offset.Load())) }
+// wallNow is the local clock; tests step it as NTP or a technician would.
+var wallNow = time.Now
+
+// pin is the platform's time at one moment, and that moment on the monotonic clock.
+type pin struct {
+	platform time.Time // wall time only
+	at       time.Time // time.Now(): its monotonic reading measures what elapsed since
+}
+
+// Now is the trusted time: the local clock, or, once the offset is beyond the limit,
+// the platform's time as last measured plus what the monotonic clock says elapsed
+// since. Pinned to the monotonic clock rather than kept as an offset from the wall
+// clock, it stays right when that clock is stepped meanwhile: a kiosk running 10 min
+// slow whose clock NTP then fixes while the platform is unreachable would otherwise be
+// 10 min ahead until the platform answers again, and turn every dynamic code away as
+// expired.
+func (u *Uplink) Now() time.Time {
+	if p := u.pinned.Load(); p != nil {
+		return p.platform.Add(time.Since(p.at))
+	}
+	return wallNow()
+}
 
 // ClockOffset returns the last measured offset (platform − local) and whether it is
 // beyond the limit, that is, applied by Now.
@@ -263,13 +284,13 @@ func (u *Uplink) do(ctx context.Context, method, path, rawQuery string, body []b
 		return nil, err
 	}
 	req.Header.Set("Authorization", auth)
-	sent := time.Now()
+	sent := wallNow()
 	resp, err := u.http.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	u.observeDate(resp.Header.Get("Date"), sent, time.Now())
+	u.observeDate(resp.Header.Get("Date"), sent, wallNow())
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, err
@@ -304,7 +325,7 @@ func (u *Uplink) observeDate(date string, sent, got time.Time) {
 	u.measuredAt.Store(got.UnixNano())
 	limit := u.o.ClockOffsetLimit
 	if off > limit || off < -limit {
-		u.offset.Store(int64(off))
+		u.pinned.Store(&pin{platform: got.Add(off).Round(0), at: time.Now()})
 		if !u.raised.Swap(true) {
 			u.log.Warn("local clock is off from the platform's; using the platform's time",
 				"reason", "clock_offset", "offset", off.Round(time.Second).String(), "limit", limit.String())
@@ -312,7 +333,7 @@ func (u *Uplink) observeDate(date string, sent, got time.Time) {
 		return
 	}
 	if u.raised.Swap(false) {
-		u.offset.Store(0)
+		u.pinned.Store(nil)
 		u.log.Info("local clock is back within the limit of the platform's", "offset", off.Round(time.Second).String())
 	}
 }
