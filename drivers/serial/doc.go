@@ -9,8 +9,12 @@
 // Guarantees:
 //   - The port is found by path, or by USB VID/PID (and serial number) through the port
 //     enumerator, re-resolved before every open: /dev/ttyACM0 may come back as ttyACM1.
-//   - Reconnects back off from 100 ms, doubling to 5 s, and start again from 100 ms after
-//     every successful open. On Linux the wait also ends when a node that may be the port
+//   - Reconnects back off from 100 ms, doubling to 5 s, and start again from 100 ms only
+//     after a session that proved healthy: it delivered a scan, or lasted HealthySession
+//     (5 s). A port that opens and then fails at once (a flaky USB-serial bridge reading
+//     EIO for ever) therefore backs off to 5 s like a missing one, and is reported
+//     connected/disconnected at most once per backoff, not ten times a second; the
+//     WARN line of such a loss is written once, repeats of it at debug level. On Linux the wait also ends when a node that may be the port
 //     appears (inotify: the configured path's directory and those its symlinks point
 //     into, or /dev's tty nodes for USB ids), about 20 ms after the burst of events of a
 //     plug; so a scanner is back within a fraction of a second of its cable however long

@@ -50,6 +50,16 @@ const (
 	MaxBackoff = 5 * time.Second
 )
 
+// HealthySession is how long a session must last, when it delivers no scan, for the
+// backoff to start again from MinBackoff once it ends. An open alone proves nothing: a
+// flaky USB-serial bridge (CH340, FTDI behind a half-dead hub) opens fine and then fails
+// every read with EIO at once, and resetting on the open made that a loop of ten opens,
+// WARN lines and connected/disconnected pairs a second for ever. A scan proves the port
+// works (a real scanner sends nothing else unasked); an idle scanner proves it by
+// lasting. Set to MaxBackoff, a port that keeps failing after longer sessions than that
+// is reconnected at most about once per session, no faster than the capped backoff.
+const HealthySession = MaxBackoff
+
 // State and drop reasons of this driver (the framer adds its own drop reasons).
 const (
 	ReasonStart            = "start"             // connecting: Run began
@@ -80,6 +90,9 @@ type Device struct {
 
 	modemOnce sync.Once // DTR/RTS failures are logged once per device, not per reconnect
 	noWatch   bool      // tests: reconnect on the backoff alone, as on systems without inotify
+	// openPort opens a port by name; nil means goserial.Open. Tests put a real fault
+	// behind it (a pty whose master is closed right after the open).
+	openPort func(path string, mode *goserial.Mode) (goserial.Port, error)
 
 	mu   sync.Mutex    // guards port, and every write to it
 	port goserial.Port // open port; nil while disconnected
@@ -275,7 +288,10 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 	// spacing is the least time from an attempt to the next one the watcher causes. Nothing
 	// at first or after a session: no failed attempt yet says the directory churns.
 	var spacing time.Duration
-	var lastFail, lastPath string
+	// lastFlap is the reason and detail of the last session that ended before it proved
+	// healthy: the same again is logged at debug level, so that a port flapping at the
+	// capped backoff does not fill the journal with one WARN line every 5 s.
+	var lastFail, lastPath, lastFlap string
 	for ctx.Err() == nil {
 		if d.loan.Asked() {
 			// Lent: the port is closed and the watcher off; nothing runs until the
@@ -288,7 +304,7 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 			if reason != "" {
 				d.log.Info("serial port lend ended; reopening", "reason", reason)
 			}
-			lastFail, backoff, spacing = "", MinBackoff, 0
+			lastFail, lastFlap, backoff, spacing = "", "", MinBackoff, 0
 			continue
 		}
 		// Armed before the attempt, so that a node appearing just after it fails is
@@ -307,16 +323,34 @@ func (d *Device) Run(ctx context.Context, sink device.Sink) error {
 		} else {
 			w.disarm()
 			lastFail, lastPath = "", path
-			backoff, spacing = MinBackoff, 0
-			reason, detail = r.session(ctx, port, path)
+			opened := time.Now()
+			var healthy bool
+			reason, detail, healthy = r.session(ctx, port, path)
 			if ctx.Err() != nil {
 				break
 			}
 			if reason == device.ReasonLent {
 				continue // the top of the loop holds the port for the lend
 			}
+			// Only a session that proved healthy starts the backoff (and the watcher's
+			// spacing) again from the bottom, so that a pulled cable is back at once;
+			// a port that fails right after every open backs off to MaxBackoff as a
+			// missing one does (HealthySession).
+			if healthy {
+				backoff, spacing, lastFlap = MinBackoff, 0, ""
+			}
 			r.state(device.StateDisconnected, reason, detail)
-			d.log.Warn("serial port lost; reconnecting", "reason", reason, "detail", detail, "path", path)
+			lost := []any{"reason", reason, "detail", detail, "path", path,
+				"session", time.Since(opened).Round(time.Millisecond), "backoff", backoff}
+			switch {
+			case healthy:
+				d.log.Warn("serial port lost; reconnecting", lost...)
+			case reason+detail != lastFlap:
+				lastFlap = reason + detail
+				d.log.Warn("serial port lost right after opening; backing off", lost...)
+			default:
+				d.log.Debug("serial port lost right after opening again; backing off", lost...)
+			}
 			// Watch from now, not from the first attempt: a quick replug is then seen
 			// at once rather than when the first backoff ends.
 			w.arm(d.watchTargets(lastPath))
@@ -349,7 +383,11 @@ func (d *Device) open() (port goserial.Port, path, reason, detail string) {
 			d.log.Warn("several ports match the USB ids", "detail", detail)
 		}
 	}
-	p, err := goserial.Open(path, &d.mode)
+	openPort := d.openPort
+	if openPort == nil {
+		openPort = goserial.Open
+	}
+	p, err := openPort(path, &d.mode)
 	if err != nil {
 		reason = OpenReason(err)
 		return nil, path, reason, OpenDetail(path, reason, err)
@@ -429,6 +467,8 @@ type run struct {
 	fr   framing.Framer
 	out  []framing.Output
 
+	scanned bool // the session delivered a scan: the port works (HealthySession)
+
 	// idle is odd while session blocks in a read with no scan in progress (no byte
 	// since the framer last expired), and counts such reads: a lend may close the port
 	// once one has lasted lendSettle without cutting a scan or leaving bytes unread.
@@ -441,8 +481,12 @@ func (r *run) state(s, reason, detail string) {
 }
 
 // session reads one open port until it fails or ctx ends, and always leaves it closed.
-func (r *run) session(ctx context.Context, port goserial.Port, path string) (reason, detail string) {
+// healthy says the session delivered a scan or lasted HealthySession.
+func (r *run) session(ctx context.Context, port goserial.Port, path string) (reason, detail string, healthy bool) {
 	d := r.d
+	opened := time.Now()
+	r.scanned = false
+	defer func() { healthy = r.scanned || time.Since(opened) >= HealthySession }()
 	d.mu.Lock()
 	d.port = port
 	d.mu.Unlock()
@@ -508,17 +552,17 @@ func (r *run) session(ctx context.Context, port goserial.Port, path string) (rea
 		}
 		if err != nil {
 			if lending.Load() {
-				return device.ReasonLent, ""
+				return device.ReasonLent, "", false
 			}
 			if Gone(err) {
-				return ReasonPortClosed, err.Error()
+				return ReasonPortClosed, err.Error(), false
 			}
-			return ReasonReadError, err.Error()
+			return ReasonReadError, err.Error(), false
 		}
 		if !armed {
 			// go.bug.st/serial turns EOF into PortClosed; a bare (0, nil) without a
 			// timeout is not supposed to happen, and looping on it would spin.
-			return ReasonPortClosed, "read returned no data"
+			return ReasonPortClosed, "read returned no data", false
 		}
 		r.out = r.fr.Expire(r.out[:0])
 		r.emit(port, last)
@@ -581,6 +625,7 @@ func (r *run) emit(port goserial.Port, at time.Time) {
 	for _, o := range r.out {
 		switch o.Kind {
 		case framing.KindScan:
+			r.scanned = true
 			r.sink.Read(device.Read{Device: d.cfg.Name, Driver: "serial", Kind: "qr", Data: o.Data, AIM: o.AIM, At: at})
 		case framing.KindDrop:
 			r.sink.Drop(device.Drop{Device: d.cfg.Name, Reason: o.Reason, Bytes: o.Dropped, At: time.Now()})
