@@ -51,6 +51,7 @@ type Daemon struct {
 	cfg    *config.Config
 	db     *bbolt.DB
 	reset  *StateReset // the last state reset while its damaged file is kept (statereset.go)
+	lost   *stateWatch // the pipeline's journal: the outbox, watching for a lost state_dir (statelost.go)
 	outbox *outbox.Outbox
 	pipe   *pipeline.Pipeline
 	// journal keeps the recent commit times and failures for Status (slow storage and
@@ -147,7 +148,8 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 			return nil, fmt.Errorf("printer: %w", err)
 		}
 	}
-	d.pipe = pipeline.New(d.pipelineOptions(cfg), v, d.outbox)
+	d.lost = newStateWatch(cfg.StateDir, d.outbox, floor, ring)
+	d.pipe = pipeline.New(d.pipelineOptions(cfg), v, d.lost)
 	d.pipe.Subscribe(&d.journal)
 	if cfg.Console {
 		d.pipe.Subscribe(console{w: stdout})
@@ -209,6 +211,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 
+	d.lost.keep(d.cfg.Platform.KeyPath(d.cfg.StateDir), d.cfg.API.TokenPath(d.cfg.StateDir)) // all exist now
+
 	dctx, dcancel := context.WithCancel(context.Background())
 	d.applyDevices(dctx, d.cfg.Devices)
 	d.log.Info("agent ready", "terminal_id", d.cfg.TerminalID, "devices", len(d.cfg.Devices), "last_seq", d.outbox.Stats().LastSeq)
@@ -217,10 +221,13 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		d.log.Error("systemd notify failed", "reason", "sd_notify", "err", err)
 	}
 
+	var lost error
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
+		case <-d.lost.lostC():
+			lost, running = d.recoverLost(ctx), false
 		case <-reload:
 			d.Reload(dctx)
 		case done := <-d.reloadRequests:
@@ -238,7 +245,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	case <-time.After(StopTimeout - time.Since(start)):
 		d.log.Error("pipeline did not drain in time", "reason", "stop_timeout")
 	}
-	err := errors.Join(d.closer.Close(), d.db.Close())
+	err := errors.Join(lost, d.closer.Close(), d.db.Close())
 	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return err
 }

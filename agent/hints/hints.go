@@ -73,6 +73,9 @@ var table = map[string]string{
 	"journal_failed": "Events cannot be saved to state_dir's disk, so the kiosk is told read_failed and patients must be served at the desk: " +
 		"check the disk (dmesg, ehc-agent doctor) and restart the agent.",
 
+	"state_dir_lost": "state_dir (agent.db, outbox.key) was deleted while the agent ran, so scans cannot be saved: do not delete it. " +
+		"The agent writes back what it holds and restarts by itself; if this stays, check that state_dir can be created (ehc-agent doctor).",
+
 	StateReset: "agent.db was damaged (power cut, failing SD card) and replaced; events not salvaged are lost and the platform sees a seq gap. " +
 		"Check the disk (dmesg, smartctl -a), keep the agent.db.corrupt-* file for analysis, then delete it from state_dir to clear this.",
 

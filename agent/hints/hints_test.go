@@ -20,7 +20,7 @@ func TestEveryStateHasAHint(t *testing.T) {
 		serial.ReasonBusy, serial.ReasonNotFound, serial.ReasonPermissionDenied, serial.ReasonPortClosed,
 		usbhid.ReasonKeyboardMode, usbhid.ReasonNoInterface, usbhid.ReasonBusy, usbhid.ReasonUnplugged,
 		trust.ReasonNeverUpdated, trust.ReasonStale, APIPortTaken, SlowStorage, StateReset,
-		pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed,
+		pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed, pipeline.ReasonStateDirLost,
 	} {
 		if For(r) == "" {
 			t.Errorf("no hint for %q", r)

@@ -85,8 +85,8 @@ type Channeler interface {
 // events could not be committed (a full disk with its reserve used up, an I/O error).
 // Nobody is told such a read's identity, since a crash could lose it, but the kiosk can
 // tell the patient at once to be served by hand, instead of waiting for an event that
-// will never come. reason is ReasonDiskFull or ReasonJournalFailed. It is called on the
-// pipeline's goroutine and must not block.
+// will never come. reason is ReasonDiskFull, ReasonStateDirLost or ReasonJournalFailed.
+// It is called on the pipeline's goroutine and must not block.
 type FailureObserver interface {
 	NotCommitted(r device.Read, reason string)
 }
@@ -95,7 +95,14 @@ type FailureObserver interface {
 const (
 	ReasonDiskFull      = "disk_full"      // no space left on state_dir's disk, the reserve included
 	ReasonJournalFailed = "journal_failed" // any other failure of the commit
+	// ReasonStateDirLost: the database file was deleted or replaced while open (state_dir
+	// removed by a script or by hand), so a commit into it is not durable.
+	ReasonStateDirLost = "state_dir_lost"
 )
+
+// ErrStateDirLost is what a Journal's error wraps when its file was unlinked: the read
+// is reported with ReasonStateDirLost.
+var ErrStateDirLost = errors.New(ReasonStateDirLost)
 
 // Resolver asks the platform whose an ehc_online code is (PLATFORM.md /codes/resolve).
 type Resolver interface {
@@ -423,6 +430,8 @@ func (p *Pipeline) tell(r device.Read, e *event.Event, code string, err error, o
 		reason := ReasonJournalFailed
 		if reserve.NoSpace(err) {
 			reason = ReasonDiskFull
+		} else if errors.Is(err, ErrStateDirLost) {
+			reason = ReasonStateDirLost
 		}
 		for _, s := range subs {
 			if f, ok := s.(FailureObserver); ok {

@@ -1,0 +1,279 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/agent/pipeline"
+	"github.com/ehc-agent/ehc-agent/offline/outbox"
+	"github.com/ehc-agent/ehc-agent/offline/seal"
+	"github.com/ehc-agent/ehc-agent/protocol/event"
+)
+
+// A lost state_dir: the directory was deleted while the agent ran (rm -rf by a cleanup
+// script or by hand). bbolt keeps writing and fsyncing the file it holds open, but that
+// file has no name any more: what is committed into it is gone at the next restart, with
+// the seq (it would start again at 1), the outbox key, the replay cache, the API token
+// and the terminal key. Such a commit is not durable (issue #6), so the kiosk must not be
+// told of its event.
+//
+// Detection is one stat(2) of agent.db's path before and after each commit, compared
+// (os.SameFile: device and inode) with the file opened at start: a missing path or
+// another file there (a replaced or recreated state_dir) means the open file is lost.
+// A few microseconds; nothing is walked. From then on every commit is refused with
+// pipeline.ErrStateDirLost, so the kiosk gets read_failed "state_dir_lost" and the
+// status journal shows it failing. A commit that raced the deletion (stat before it
+// fine, after it not) is reported failed too; its event stays in the open file and is
+// written back below, so it may still reach the platform, as after a crash between
+// commit and telling.
+//
+// Recovery: the agent recreates state_dir (0700) and writes back, from what it holds,
+// outbox.key, the terminal key and the API token (the bytes read at start, when they
+// live in state_dir), seq.floor, and last agent.db — a consistent copy of the open
+// database taken in a read transaction (bbolt's Tx.WriteTo reuses the open handle) —
+// each through a temporary file, fsync and rename. Anything found at those paths that
+// differs is kept as <name>.replaced-<UTC time>, never deleted. Then Run returns an
+// error, so the process exits non-zero and systemd (Restart=always) starts it again on
+// the files just written: a clean restart reopens everything from disk.
+//
+// If state_dir cannot be recreated (under the shipped unit's ProtectSystem=strict the
+// directory is a bind mount that disappears from the service's view when removed
+// outside, and /var/lib is read-only there), the agent keeps running for up to
+// lostGrace, refusing new events while the uplink still delivers the pending ones from
+// the open file, retrying the write-back every lostRetry; then it exits all the same,
+// saying what could not be saved. Not on Windows: an open bbolt file cannot be deleted
+// there, so no check runs.
+
+// ReasonStateDirLost is the stable reason of a lost state_dir (logs, status, hints).
+const ReasonStateDirLost = pipeline.ReasonStateDirLost
+
+// lostRetry and lostGrace bound the wait when the write-back fails; variables for tests.
+var (
+	lostRetry = 5 * time.Second
+	lostGrace = 10 * time.Minute
+)
+
+var errNotDir = syscall.ENOTDIR // state_dir replaced by a file
+
+// checkLinked is false where an open database cannot be unlinked (Windows).
+const checkLinked = runtime.GOOS != "windows"
+
+// ErrStateDirLost is what Run returns after state_dir was lost: the process should exit
+// non-zero so that its supervisor starts it again.
+var ErrStateDirLost = errors.New("state_dir was deleted while the agent ran; restarting on what was written back")
+
+// stateWatch is the pipeline's journal: the outbox, with the check around each commit.
+type stateWatch struct {
+	dir, dbPath string
+	opened      os.FileInfo // agent.db as opened; nil: no check
+	ob          *outbox.Outbox
+	floor       *outbox.Floor
+	keyID       string // the sealing key's id, to check the outbox.key bytes kept
+
+	lost   atomic.Bool
+	once   sync.Once
+	signal chan struct{} // closed when the loss is first seen
+
+	mu   sync.Mutex
+	kept []keptFile // state files written back after a loss, read at start
+}
+
+type keptFile struct {
+	path string
+	data []byte // secrets: never logged
+}
+
+func newStateWatch(dir string, ob *outbox.Outbox, floor *outbox.Floor, ring *seal.Ring) *stateWatch {
+	w := &stateWatch{dir: dir, dbPath: filepath.Join(dir, dbName), ob: ob, floor: floor, keyID: ring.KeyID(), signal: make(chan struct{})}
+	if checkLinked {
+		if fi, err := os.Stat(w.dbPath); err == nil {
+			w.opened = fi
+		}
+	}
+	return w
+}
+
+func (w *stateWatch) Append(e *event.Event) error { return w.AppendAll([]*event.Event{e}) }
+
+// AppendAll commits es unless the database file is lost, and reports a commit whose
+// file was lost during it as failed.
+func (w *stateWatch) AppendAll(es []*event.Event) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	err := w.ob.AppendAll(es)
+	if lerr := w.check(); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// check stats agent.db's path; a missing path or another file there marks it lost.
+func (w *stateWatch) check() error {
+	if w.opened == nil {
+		return nil
+	}
+	if !w.lost.Load() {
+		fi, err := os.Stat(w.dbPath)
+		switch {
+		case err == nil && os.SameFile(fi, w.opened):
+			return nil
+		case err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errNotDir):
+			return nil // not a sign of loss (e.g. EIO): the commit itself reports it
+		}
+		w.lost.Store(true)
+		w.once.Do(func() { close(w.signal) })
+	}
+	return fmt.Errorf("%s was deleted or replaced while open: %w", w.dbPath, pipeline.ErrStateDirLost)
+}
+
+// lostC is closed once state_dir was found lost.
+func (w *stateWatch) lostC() <-chan struct{} { return w.signal }
+
+// keep reads the secrets that live in state_dir, to write them back if it is lost:
+// outbox.key (checked against the key the outbox seals with), and the terminal key and
+// API token when they are in state_dir. Called once they all exist, before any scan.
+func (w *stateWatch) keep(paths ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if b, err := os.ReadFile(filepath.Join(w.dir, "outbox.key")); err == nil {
+		if k, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
+			if r, err := seal.NewRing(k); err == nil && r.KeyID() == w.keyID {
+				w.kept = append(w.kept, keptFile{path: filepath.Join(w.dir, "outbox.key"), data: b})
+			}
+		}
+	}
+	for _, p := range paths {
+		if p == "" || filepath.Clean(filepath.Dir(p)) != filepath.Clean(w.dir) {
+			continue // outside state_dir: not lost with it
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			w.kept = append(w.kept, keptFile{path: p, data: b})
+		}
+	}
+}
+
+// keptNames names the files keep holds, for the log (names only).
+func (w *stateWatch) keptNames() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for _, f := range w.kept {
+		names = append(names, filepath.Base(f.path))
+	}
+	return names
+}
+
+// writeBack recreates state_dir and writes into it what the agent holds: the secrets
+// first (a database without its key could not be opened), then the seq floor, then a
+// consistent copy of the open database.
+func (w *stateWatch) writeBack(db *bbolt.DB, now time.Time) error {
+	if err := os.MkdirAll(w.dir, 0o700); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	kept := w.kept
+	w.mu.Unlock()
+	for _, f := range kept {
+		if err := restoreFile(f.path, now, func(fh *os.File) error { _, err := fh.Write(f.data); return err }); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(f.path), err)
+		}
+	}
+	if err := w.floor.Rewrite(); err != nil {
+		return fmt.Errorf("seq.floor: %w", err)
+	}
+	return restoreFile(w.dbPath, now, func(fh *os.File) error {
+		return db.View(func(tx *bbolt.Tx) error { _, err := tx.WriteTo(fh); return err })
+	})
+}
+
+// restoreFile writes path through a temporary file, fsync and rename, keeping a
+// different file found at path as path.replaced-<UTC time>. A file already equal to
+// what is written (the secrets) is left alone.
+func restoreFile(path string, now time.Time, write func(*os.File) error) error {
+	tmp := path + ".restore"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = write(fh)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		if neu, _ := os.ReadFile(tmp); bytes.Equal(old, neu) {
+			return os.Remove(tmp)
+		}
+		if err := os.Rename(path, path+".replaced-"+now.UTC().Format("20060102T150405Z")); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDirOf(path)
+	return nil
+}
+
+func syncDirOf(path string) {
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// recoverLost runs on Run's goroutine once state_dir was found lost: it writes back
+// what the agent holds and returns the error that makes Run, and the process, end.
+// While the write-back fails it retries every lostRetry for up to lostGrace (the uplink
+// meanwhile delivers the pending events from the open file), or until ctx ends.
+func (d *Daemon) recoverLost(ctx context.Context) error {
+	hint := hints.For(ReasonStateDirLost)
+	d.log.Error("state_dir was deleted or replaced while the agent ran: events are refused (read_failed) until it is written back",
+		"reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir, "hint", hint)
+	deadline := time.Now().Add(lostGrace)
+	for {
+		err := d.lost.writeBack(d.db, time.Now())
+		st := d.outbox.Stats()
+		if err == nil {
+			d.log.Error("state_dir written back from the open database; the agent exits to restart on it",
+				"reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir, "last_seq", st.LastSeq, "pending", st.Pending,
+				"files", strings.Join(append(d.lost.keptNames(), "seq.floor", dbName), ","), "hint", hint)
+			return ErrStateDirLost
+		}
+		d.log.Error("state_dir could not be written back; retrying", "reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir,
+			"err", err, "pending", st.Pending, "hint", hint)
+		if time.Now().After(deadline) {
+			d.log.Error("state_dir still cannot be written: the agent exits, and the pending events, seq, keys and token it held are lost",
+				"reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir, "pending", st.Pending, "last_seq", st.LastSeq, "err", err)
+			return fmt.Errorf("%w (write-back failed: %v)", ErrStateDirLost, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (write-back failed: %v)", ErrStateDirLost, err)
+		case <-time.After(lostRetry):
+		}
+	}
+}
