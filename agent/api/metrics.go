@@ -110,7 +110,7 @@ func newMetrics(outboxDepth func() float64, reserveInUse func() bool, h *hub) *m
 			Name: "ehc_agent_api_websocket_dropped_total", Help: "WebSocket clients disconnected by the agent, by reason.",
 		}, []string{"reason"}),
 		notCommitted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ehc_agent_journal_failures_total", Help: "Reads whose event could not be committed, by reason (disk_full, journal_failed): the kiosk was told read_failed.",
+			Name: "ehc_agent_journal_failures_total", Help: "Reads whose event could not be committed, by reason (disk_full, state_dir_lost, journal_failed): the kiosk was told read_failed.",
 		}, []string{"reason"}),
 		last: map[string]string{}, ever: map[string]bool{}, lent: map[string]bool{},
 	}
@@ -138,7 +138,7 @@ func newMetrics(outboxDepth func() float64, reserveInUse func() bool, h *hub) *m
 		}, outboxDepth))
 	}
 	m.wsDropped.WithLabelValues(dropSlow) // present at 0, so that alerts can use rate()
-	for _, r := range []string{pipeline.ReasonDiskFull, pipeline.ReasonJournalFailed} {
+	for _, r := range []string{pipeline.ReasonDiskFull, pipeline.ReasonStateDirLost, pipeline.ReasonJournalFailed} {
 		m.notCommitted.WithLabelValues(r)
 	}
 	return m
