@@ -54,9 +54,10 @@ import (
 // directory is a bind mount that disappears from the service's view when removed
 // outside, and /var/lib is read-only there), the agent keeps running for up to
 // lostGrace, refusing new events while the uplink still delivers the pending ones from
-// the open file, retrying the write-back every lostRetry; then it exits all the same,
-// saying what could not be saved. Not on Windows: an open bbolt file cannot be deleted
-// there, so no check runs.
+// the open file, retrying the write-back every lostRetry; once nothing is pending (or
+// with no platform configured, at once) it exits all the same, saying what could not be
+// saved, so that systemd restarts it on a fresh state_dir. Not on Windows: an open bbolt
+// file cannot be deleted there, so no check runs.
 
 // ReasonStateDirLost is the stable reason of a lost state_dir (logs, status, hints).
 const ReasonStateDirLost = pipeline.ReasonStateDirLost
@@ -248,7 +249,8 @@ func syncDirOf(path string) {
 // recoverLost runs on Run's goroutine once state_dir was found lost: it writes back
 // what the agent holds and returns the error that makes Run, and the process, end.
 // While the write-back fails it retries every lostRetry for up to lostGrace (the uplink
-// meanwhile delivers the pending events from the open file), or until ctx ends.
+// meanwhile delivers the pending events from the open file), until nothing is pending
+// or no platform is configured, or until ctx ends.
 func (d *Daemon) recoverLost(ctx context.Context) error {
 	hint := hints.For(ReasonStateDirLost)
 	d.log.Error("state_dir was deleted or replaced while the agent ran: events are refused (read_failed) until it is written back",
@@ -265,7 +267,10 @@ func (d *Daemon) recoverLost(ctx context.Context) error {
 		}
 		d.log.Error("state_dir could not be written back; retrying", "reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir,
 			"err", err, "pending", st.Pending, "hint", hint)
-		if time.Now().After(deadline) {
+		// Waiting is worth it only while the uplink can still deliver pending events from
+		// the open file; with none left, or no platform to take them, every minute more
+		// is a minute of a kiosk that turns patients away.
+		if time.Now().After(deadline) || st.Pending == 0 || d.uplink == nil {
 			d.log.Error("state_dir still cannot be written: the agent exits, and the pending events, seq, keys and token it held are lost",
 				"reason", ReasonStateDirLost, "state_dir", d.cfg.StateDir, "pending", st.Pending, "last_seq", st.LastSeq, "err", err)
 			return fmt.Errorf("%w (write-back failed: %v)", ErrStateDirLost, err)

@@ -116,27 +116,21 @@ func (a *lostAgent) scan(t *testing.T, ctx context.Context, code string) lostMsg
 	}
 }
 
-// TestStateDirLost deletes state_dir under a running agent, as `rm -rf
-// /var/lib/ehc-agent` does:
-//   - the next scan is not an event (its commit would go into an unlinked file) but
-//     read_failed with reason state_dir_lost and its hint, and the status journal says so;
-//   - Run returns ErrStateDirLost (the process exits non-zero, systemd restarts it);
-//   - state_dir is back: a new daemon on the same configuration finds every event
-//     committed before the deletion (same last_seq and pending), opens them with the
-//     same outbox.key, accepts the same API token, and its next event's seq follows on.
-func TestStateDirLost(t *testing.T) {
-	dir := t.TempDir()
+// lostConfig writes the configuration of a daemon with the sim scanner
+// "front-scanner" on a FIFO, its own trust keys and no platform.
+func lostConfig(t *testing.T, dir string) (cfgPath, fifo, apiAddr, stateDir string, keys *issuer.Keys) {
+	t.Helper()
 	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(dir, "scanner")
+	fifo = filepath.Join(dir, "scanner")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stateDir := filepath.Join(dir, "state")
-	apiAddr := freeAddr(t)
-	cfgPath := filepath.Join(dir, "agent.yaml")
+	stateDir = filepath.Join(dir, "state")
+	apiAddr = freeAddr(t)
+	cfgPath = filepath.Join(dir, "agent.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-0001
 state_dir: %s
 log: {level: info, format: text}
@@ -147,6 +141,19 @@ devices:
     driver: sim
     sim: {file: %s, interval: 1ms}
 `, stateDir, filepath.Join(dir, "keys"), apiAddr, fifo)), 0o600)
+	return cfgPath, fifo, apiAddr, stateDir, keys
+}
+
+// TestStateDirLost deletes state_dir under a running agent, as `rm -rf
+// /var/lib/ehc-agent` does:
+//   - the next scan is not an event (its commit would go into an unlinked file) but
+//     read_failed with reason state_dir_lost and its hint, and the status journal says so;
+//   - Run returns ErrStateDirLost (the process exits non-zero, systemd restarts it);
+//   - state_dir is back: a new daemon on the same configuration finds every event
+//     committed before the deletion (same last_seq and pending), opens them with the
+//     same outbox.key, accepts the same API token, and its next event's seq follows on.
+func TestStateDirLost(t *testing.T) {
+	cfgPath, fifo, apiAddr, stateDir, keys := lostConfig(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sequence := uint32(0)
@@ -232,5 +239,38 @@ devices:
 	}
 	if j := b.d.Status().Journal; j.Failing || j.Reason != "" {
 		t.Errorf("journal after the restart: %+v", j)
+	}
+}
+
+// When state_dir cannot be written back (here a file stands where it was) and nothing
+// could still be delivered from the open database (no platform), the agent does not
+// wait out lostGrace refusing patients: Run returns at once with the write-back's
+// failure, so systemd restarts it on a fresh state_dir.
+func TestStateDirLostUnrecoverableExitsAtOnce(t *testing.T) {
+	cfgPath, fifo, apiAddr, stateDir, keys := lostConfig(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startLostAgent(t, ctx, cfgPath, fifo, apiAddr, stateDir)
+	code, err := keys.NewCode(issuer.CodeOptions{Sequence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(stateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stateDir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m := a.scan(t, ctx, code); m.Type != "read_failed" || m.Reason != pipeline.ReasonStateDirLost {
+		t.Fatalf("scan after the deletion: %+v", m)
+	}
+	select {
+	case err := <-a.done:
+		if !errors.Is(err, ErrStateDirLost) || !strings.Contains(err.Error(), "write-back failed") {
+			t.Fatalf("Run returned %v, want ErrStateDirLost with the write-back's failure", err)
+		}
+		a.done <- err // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run kept refusing scans instead of exiting: nothing could be saved by waiting")
 	}
 }
