@@ -152,6 +152,8 @@ func (h *hub) lastSeq() uint64 {
 const (
 	dropSlow     = "slow_consumer"
 	dropStopping = "agent_stopping"
+	// tooManyClients: a WebSocket refused because MaxWSClients are connected.
+	tooManyClients = "too_many_clients"
 )
 
 // client is one WebSocket connection's queue. The hub fills send; the connection's own

@@ -95,6 +95,7 @@ type Server struct {
 	// are hijacked). wsMu orders every ws.Add before the ws.Wait at shutdown.
 	wsMu     sync.Mutex
 	wsClosed bool
+	wsActive int // WebSocket handlers running, bounded by MaxWSClients
 	ws       sync.WaitGroup
 }
 
@@ -370,15 +371,32 @@ func (s *Server) DeviceState(st device.State) {
 	s.hub.broadcast(b)
 }
 
-// enterWS counts a WebSocket handler in, unless the server is stopping.
-func (s *Server) enterWS() bool {
+// MaxWSClients bounds the WebSocket connections held at once. A kiosk needs one or two;
+// a page with a reconnect bug that never closes its old sockets would otherwise grow
+// the agent by a goroutine set and a buffer per connection until the machine suffers.
+const MaxWSClients = 64
+
+// enterWS counts a WebSocket handler in and returns "", or the reason it may not run:
+// the server is stopping, or MaxWSClients are connected. leaveWS counts it out.
+func (s *Server) enterWS() string {
 	s.wsMu.Lock()
 	defer s.wsMu.Unlock()
-	if s.wsClosed {
-		return false
+	switch {
+	case s.wsClosed:
+		return dropStopping
+	case s.wsActive >= MaxWSClients:
+		return tooManyClients
 	}
+	s.wsActive++
 	s.ws.Add(1)
-	return true
+	return ""
+}
+
+func (s *Server) leaveWS() {
+	s.wsMu.Lock()
+	s.wsActive--
+	s.wsMu.Unlock()
+	s.ws.Done()
 }
 
 // ObserveVerify records how long one offline verification took.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -71,11 +72,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 		after, replay = n, true
 	}
-	if !s.enterWS() {
+	switch s.enterWS() {
+	case dropStopping:
 		writeError(w, http.StatusServiceUnavailable, dropStopping, "the agent is stopping")
 		return
+	case tooManyClients:
+		s.metrics.wsDropped.WithLabelValues(tooManyClients).Inc()
+		s.log.Warn("local API: WebSocket refused", "reason", tooManyClients, "limit", MaxWSClients)
+		writeError(w, http.StatusServiceUnavailable, tooManyClients,
+			fmt.Sprintf("%d WebSocket connections are open already: close the ones you no longer read", MaxWSClients))
+		return
 	}
-	defer s.ws.Done()
+	defer s.leaveWS()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{SubprotocolV1},
 		// The Origin was checked against api.allowed_origins by access.outer; the

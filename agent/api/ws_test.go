@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -593,5 +594,42 @@ func TestShutdownIsBoundedAndTellsClients(t *testing.T) {
 	defer cancel()
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("close: %v, want going away", err)
+	}
+}
+
+// WebSocket connections are bounded: with MaxWSClients open, one more is refused with
+// 503 too_many_clients (counted and logged), not accepted to grow the agent; once one
+// closes, a new one is accepted again.
+func TestWebSocketClientsBounded(t *testing.T) {
+	h := start(t, nil)
+	conns := make([]*websocket.Conn, api.MaxWSClients)
+	for i := range conns {
+		conns[i] = dial(t, h, "")
+		if m := read(t, conns[i]); m.Type != "status" {
+			t.Fatalf("client %d: first message %+v", i, m)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, h.ws, &websocket.DialOptions{Subprotocols: []string{api.SubprotocolV1, api.SubprotocolBearer + testToken}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("connection %d: %v (%v), want 503", api.MaxWSClients+1, err, resp)
+	}
+	if b, _ := io.ReadAll(resp.Body); !bytes.Contains(b, []byte(`"error":"too_many_clients"`)) {
+		t.Fatalf("refusal body %s", b)
+	}
+	if _, body := h.do(t, "GET", "/metrics", auth()); !bytes.Contains(body, []byte(`ehc_agent_api_websocket_dropped_total{reason="too_many_clients"} 1`+"\n")) {
+		t.Fatal("the refusal is not counted in ehc_agent_api_websocket_dropped_total")
+	}
+	conns[0].Close(websocket.StatusNormalClosure, "")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, _, err := websocket.Dial(ctx, h.ws, &websocket.DialOptions{Subprotocols: []string{api.SubprotocolV1, api.SubprotocolBearer + testToken}})
+		if err == nil {
+			c.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection accepted after one closed: %v", err)
+		}
 	}
 }
