@@ -28,23 +28,28 @@ type simAgent struct {
 	logs    *logtest.Buffer
 }
 
-// startSimAgent writes a config for terminal K-0001 with the sim scanner
-// "front-scanner" and moreDevices (YAML list items, indented as under devices:),
-// runs the daemon until the test ends and waits for its API token and for the sim
-// scanner to open the FIFO. The daemon's log is shown when the test fails.
-func startSimAgent(t *testing.T, dir, logLevel, moreDevices string) *simAgent {
+// simConfig is a daemon's configuration file for terminal K-0001 with the sim scanner
+// "front-scanner" fed through a FIFO, its own trust keys and the local API on a free
+// loopback port.
+type simConfig struct {
+	path, fifo, apiAddr, stateDir string
+	keys                          *issuer.Keys
+}
+
+// writeSimConfig writes it in dir, with moreDevices (YAML list items, indented as under
+// devices:, or more top-level keys) after the scanner.
+func writeSimConfig(t *testing.T, dir, logLevel, moreDevices string) simConfig {
 	t.Helper()
 	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(dir, "scanner")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	c := simConfig{path: filepath.Join(dir, "agent.yaml"), fifo: filepath.Join(dir, "scanner"), apiAddr: freeAddr(t),
+		stateDir: filepath.Join(dir, "state"), keys: keys}
+	if err := syscall.Mkfifo(c.fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	apiAddr := freeAddr(t)
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-0001
+	err = os.WriteFile(c.path, []byte(fmt.Sprintf(`terminal_id: K-0001
 state_dir: %s
 log: {level: %s, format: text}
 trust: {dir: %s}
@@ -53,7 +58,20 @@ devices:
   - name: front-scanner
     driver: sim
     sim: {file: %s, interval: 1ms}
-%s`, filepath.Join(dir, "state"), logLevel, filepath.Join(dir, "keys"), apiAddr, fifo, moreDevices)), 0o600)
+%s`, c.stateDir, logLevel, filepath.Join(dir, "keys"), c.apiAddr, c.fifo, moreDevices)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startSimAgent writes a simConfig, runs the daemon until the test ends and waits for
+// its API token and for the sim scanner to open the FIFO. The daemon's log is shown
+// when the test fails.
+func startSimAgent(t *testing.T, dir, logLevel, moreDevices string) *simAgent {
+	t.Helper()
+	c := writeSimConfig(t, dir, logLevel, moreDevices)
+	keys, fifo, apiAddr, cfgPath := c.keys, c.fifo, c.apiAddr, c.path
 	d, logs := runDaemon(t, cfgPath)
 	a := &simAgent{d: d, keys: keys, apiAddr: apiAddr, logs: logs}
 	t.Cleanup(func() { // runs before runDaemon's: the FIFO closes, then the agent stops

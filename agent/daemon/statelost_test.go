@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,34 +115,6 @@ func (a *lostAgent) scan(t *testing.T, ctx context.Context, code string) lostMsg
 	}
 }
 
-// lostConfig writes the configuration of a daemon with the sim scanner
-// "front-scanner" on a FIFO, its own trust keys and no platform.
-func lostConfig(t *testing.T, dir string) (cfgPath, fifo, apiAddr, stateDir string, keys *issuer.Keys) {
-	t.Helper()
-	keys, err := issuer.GenerateKeys(filepath.Join(dir, "keys"), issuer.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fifo = filepath.Join(dir, "scanner")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	stateDir = filepath.Join(dir, "state")
-	apiAddr = freeAddr(t)
-	cfgPath = filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`terminal_id: K-0001
-state_dir: %s
-log: {level: info, format: text}
-trust: {dir: %s}
-api: {listen: %s, allowed_origins: []}
-devices:
-  - name: front-scanner
-    driver: sim
-    sim: {file: %s, interval: 1ms}
-`, stateDir, filepath.Join(dir, "keys"), apiAddr, fifo)), 0o600)
-	return cfgPath, fifo, apiAddr, stateDir, keys
-}
-
 // TestStateDirLost deletes state_dir under a running agent, as `rm -rf
 // /var/lib/ehc-agent` does:
 //   - the next scan is not an event (its commit would go into an unlinked file) but
@@ -153,7 +124,8 @@ devices:
 //     committed before the deletion (same last_seq and pending), opens them with the
 //     same outbox.key, accepts the same API token, and its next event's seq follows on.
 func TestStateDirLost(t *testing.T) {
-	cfgPath, fifo, apiAddr, stateDir, keys := lostConfig(t, t.TempDir())
+	c := writeSimConfig(t, t.TempDir(), "info", "")
+	cfgPath, fifo, apiAddr, stateDir, keys := c.path, c.fifo, c.apiAddr, c.stateDir, c.keys
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sequence := uint32(0)
@@ -247,7 +219,8 @@ func TestStateDirLost(t *testing.T) {
 // wait out lostGrace refusing patients: Run returns at once with the write-back's
 // failure, so systemd restarts it on a fresh state_dir.
 func TestStateDirLostUnrecoverableExitsAtOnce(t *testing.T) {
-	cfgPath, fifo, apiAddr, stateDir, keys := lostConfig(t, t.TempDir())
+	c := writeSimConfig(t, t.TempDir(), "info", "")
+	cfgPath, fifo, apiAddr, stateDir, keys := c.path, c.fifo, c.apiAddr, c.stateDir, c.keys
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := startLostAgent(t, ctx, cfgPath, fifo, apiAddr, stateDir)
