@@ -50,5 +50,5 @@ func newDevice(c config.Device, log *slog.Logger) (device.Device, error) {
 	if !ok {
 		return nil, fmt.Errorf("driver %q is not in this build", c.Driver)
 	}
-	return f(c, log.With("device", c.Name))
+	return f(c, log) // each driver names its device in its own log lines
 }
