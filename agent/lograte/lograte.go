@@ -213,15 +213,13 @@ func (st *state) countLocked(h *Handler, r slog.Record, now time.Time, due *[]su
 	return false
 }
 
-// evictLocked makes room for one kind: kinds whose window ended go first, then the one
-// whose window started first. Their summaries are returned.
+// evictLocked makes room for one kind: kinds whose window ended go first (Handle has
+// just summarised those that held lines back), then the one whose window started first,
+// whose summary is returned.
 func (st *state) evictLocked(now time.Time) []summary {
 	var out []summary
 	for key, k := range st.kinds {
 		if !now.Before(k.start.Add(st.o.Window)) {
-			if k.suppressed > 0 {
-				out = append(out, st.summaryOf(k, now))
-			}
 			delete(st.kinds, key)
 		}
 	}
