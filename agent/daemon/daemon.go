@@ -247,6 +247,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	err := errors.Join(lost, d.closer.Close(), d.db.Close())
 	d.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
+	flushLog(d.log)
 	return err
 }
 

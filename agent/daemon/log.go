@@ -6,11 +6,14 @@ import (
 	"os"
 
 	"github.com/ehc-agent/ehc-agent/agent/config"
+	"github.com/ehc-agent/ehc-agent/agent/lograte"
 )
 
 // NewLogger returns the agent's logger. Identities reach it only through
 // event.Summary, which masks them. With console on, logs go to stderr so that standard
-// output carries only the event lines.
+// output carries only the event lines. Repeats of one kind of line beyond a burst are
+// held back and counted in a summary line (agent/lograte), so that a flapping device
+// cannot flood journald or rotate the Windows log file away; event lines never are.
 func NewLogger(stdout io.Writer, c config.Log, level *slog.LevelVar, console bool) *slog.Logger {
 	level.Set(levelOf(c.Level))
 	w := stdout
@@ -18,10 +21,19 @@ func NewLogger(stdout io.Writer, c config.Log, level *slog.LevelVar, console boo
 		w = os.Stderr
 	}
 	o := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, o)
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, o))
+		h = slog.NewTextHandler(w, o)
 	}
-	return slog.New(slog.NewJSONHandler(w, o))
+	return slog.New(lograte.New(h, lograte.Options{}))
+}
+
+// flushLog writes the summaries of lines l still holds back; Run calls it after its last
+// line, so that a flood just before a stop is counted in the log.
+func flushLog(l *slog.Logger) {
+	if h, ok := l.Handler().(*lograte.Handler); ok {
+		h.Flush()
+	}
 }
 
 func levelOf(s string) slog.Level {
