@@ -12,6 +12,7 @@ pkgs=(
   mosquitto        # real MQTT broker the fleet tests run against
   unifont          # glyphs for rendering printed receipts (GBK text) back to PNG
   systemd udev     # systemd-analyze verify of the unit, udevadm checks of the rules
+  e2fsprogs mount  # mkfs.ext4 and loop mounts: the full-disk tests on real filesystems
 )
 
 missing=()

@@ -126,15 +126,19 @@ func New(path string, cfg *config.Config, stdout io.Writer) (*Daemon, error) {
 	// fsync for both, and a kiosk is never shown an event whose code a crash could let
 	// through a second time.
 	ob := outbox.Options{MaxPending: cfg.Outbox.MaxPending, Retention: cfg.Outbox.Retention, InCommit: rc.WriteTx,
-		Reserve: d.reserve, Floor: floor, ResumeAboveFloor: reset != nil}
+		Reserve: d.reserve, Floor: floor}
 	if d.outbox, err = outbox.Open(db, ring, ob); err != nil {
 		rc.Close()
 		db.Close()
 		return nil, err
 	}
+	// A reset of this start, or one whose salvage an earlier start did not finish,
+	// salvages its damaged file now (Restore skips what is already queued).
 	if d.reset = lastReset(cfg.StateDir); reset != nil {
-		finishReset(reset, d.outbox, ring, cfg.Outbox.MaxPending, d.log)
 		d.reset = reset
+	}
+	if d.reset != nil && d.reset.SalvageMethod == salvagePending {
+		finishReset(d.reset, d.outbox, ring, cfg.Outbox.MaxPending, d.log)
 	}
 	if d.uplink, err = d.newUplink(); err != nil {
 		rc.Close()

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"time"
 
@@ -80,10 +79,45 @@ func openState(dir string, now time.Time) (*bbolt.DB, *StateReset, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s is damaged (%s) and cannot be moved aside: %w", path, cause, err)
 	}
+	r := &StateReset{Reason: ReasonStateReset, At: now.UTC(), Cause: cause, MovedTo: moved, SalvageMethod: salvagePending,
+		Hint: hints.For(ReasonStateReset)}
+	// The report is written at once, marked pending: if the start fails or is killed
+	// before the salvage ends, the next start finds it and salvages again.
+	if err := writeReport(r); err != nil {
+		return nil, nil, fmt.Errorf("state reset report: %w", err)
+	}
 	if db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second}); err != nil {
 		return nil, nil, err
 	}
-	return db, &StateReset{Reason: ReasonStateReset, At: now.UTC(), Cause: cause, MovedTo: moved, Hint: hints.For(ReasonStateReset)}, nil
+	return db, r, nil
+}
+
+// salvagePending is a report's salvage method until its salvage has run.
+const salvagePending = "pending"
+
+// writeReport writes r next to its damaged file, durably (temporary file, fsync,
+// rename): the report is what tells a later start that a reset happened.
+func writeReport(r *StateReset) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := r.MovedTo + ".json"
+	f, err := os.OpenFile(path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	return err
 }
 
 // openChecked opens path with bbolt and probes it. It returns the db, or the cause of
@@ -196,10 +230,8 @@ func finishReset(r *StateReset, ob *outbox.Outbox, ring *seal.Ring, maxPending i
 		attrs = append(attrs, "salvage", "no pending event could be read from the damaged file")
 	}
 	log.Error("state database damaged: kept aside, started on a fresh one", attrs...)
-	if b, err := json.MarshalIndent(r, "", "  "); err == nil {
-		if err := os.WriteFile(r.MovedTo+".json", append(b, '\n'), 0o600); err != nil {
-			log.Error("state reset report not written", "reason", ReasonStateReset, "err", err)
-		}
+	if err := writeReport(r); err != nil {
+		log.Error("state reset report not written", "reason", ReasonStateReset, "err", err)
 	}
 }
 
@@ -207,9 +239,9 @@ func finishReset(r *StateReset, ob *outbox.Outbox, ring *seal.Ring, maxPending i
 // the status keeps saying the state was reset until hospital IT has dealt with the file.
 func lastReset(dir string) *StateReset {
 	reports, _ := filepath.Glob(filepath.Join(dir, dbName+".corrupt-*.json"))
-	sort.Strings(reports)
-	for i := len(reports) - 1; i >= 0; i-- {
-		b, err := os.ReadFile(reports[i])
+	var newest *StateReset
+	for _, p := range reports {
+		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
@@ -217,13 +249,17 @@ func lastReset(dir string) *StateReset {
 		if json.Unmarshal(b, &r) != nil {
 			continue
 		}
-		if _, err := os.Stat(strings.TrimSuffix(reports[i], ".json")); err != nil {
+		if _, err := os.Stat(strings.TrimSuffix(p, ".json")); err != nil {
 			continue
 		}
-		r.Hint = hints.For(ReasonStateReset)
-		return &r
+		// By the time it records, not by name: two resets in one second are named
+		// …Z and …Z-2, which sort the wrong way round.
+		if newest == nil || !r.At.Before(newest.At) {
+			r.Hint = hints.For(ReasonStateReset)
+			newest = &r
+		}
 	}
-	return nil
+	return newest
 }
 
 // openFloor opens the seq floor file; its write failures are logged.

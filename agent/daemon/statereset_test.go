@@ -381,3 +381,49 @@ func TestStateResetSalvagedEventsDelivered(t *testing.T) {
 		t.Fatalf("state_reset = %+v, want 20 salvaged", r)
 	}
 }
+
+// TestStateResetInterruptedStart: the damaged file is moved aside and a fresh agent.db
+// made, then the start fails before the salvage (here outbox.key readable by others,
+// which the agent refuses). The next start finds a database that opens cleanly, so no
+// reset of its own: it must still continue seq above the floor (never at 1 again), and
+// finish the salvage the report says is pending.
+func TestStateResetInterruptedStart(t *testing.T) {
+	s := newStateTest(t)
+	d, _, stop := s.start(s.config(codes("BEFORE", 30), ""))
+	waitSeq(t, d, 30)
+	stop()
+	floor, err := outbox.ReadFloor(s.state("seq.floor"))
+	if err != nil || floor < 30 {
+		t.Fatalf("seq floor %d, %v", floor, err)
+	}
+	s.corruptHead()
+	if err := os.Chmod(s.state("outbox.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := s.config(codes("AFTER", 5), "")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := New(cfgPath, cfg, io.Discard); err == nil {
+		d.db.Close()
+		t.Fatal("the agent started with outbox.key readable by others")
+	}
+	if kept := s.corruptFiles(); len(kept) != 1 {
+		t.Fatalf("damaged files kept after the failed start: %v", kept)
+	}
+	if err := os.Chmod(s.state("outbox.key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	d, _, _ = s.start(cfgPath)
+	waitSeq(t, d, floor+5)
+	r := s.statusReset()
+	if r == nil || r.Salvaged != 30 || r.SalvageMethod == salvagePending {
+		t.Fatalf("state_reset after the interrupted start: %+v, want the 30 salvaged", r)
+	}
+	pending, err := d.outbox.Pending(100, 1<<20)
+	if err != nil || len(pending) != 35 || pending[0].Seq != 1 || pending[34].Seq != floor+5 {
+		t.Fatalf("pending: %d (%v), want the 30 salvaged and 5 new above seq %d", len(pending), err, floor)
+	}
+}

@@ -1,8 +1,8 @@
 //go:build linux
 
-// Package tmpfstest stands up a real, small filesystem for tests of what happens when
-// a disk fills up: a tmpfs of a given size, so a write past it fails with ENOSPC from
-// the kernel, as on a kiosk's full disk.
+// Package tmpfstest stands up real, small filesystems for tests of what happens when a
+// disk fills up: a tmpfs of a given size, so a write past it fails with ENOSPC from the
+// kernel, as on a kiosk's full disk, and an ext4 one where ext4's own behaviour matters.
 package tmpfstest
 
 import (
@@ -68,4 +68,36 @@ func Free(t testing.TB, dir string) uint64 {
 		t.Fatal(err)
 	}
 	return st.Bavail * uint64(st.Bsize)
+}
+
+// MountExt4 makes an ext4 filesystem of size bytes in a file and mounts it on a new
+// directory through a loop device, until the test ends: for what ext4 does differently
+// from tmpfs (a failed fallocate keeps the blocks it got). Like Mount, it needs root
+// and fails under CI=true without it.
+func MountExt4(t testing.TB, size int64) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "ext4.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 (e2fsprogs): %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount an ext4 image (root and loop devices are needed): %v: %s", err, out)
+		}
+		t.Skipf("cannot mount an ext4 image (root and loop devices are needed): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

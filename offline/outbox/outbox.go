@@ -78,9 +78,6 @@ type Options struct {
 	Reserve *reserve.File
 	// Floor, if set, is kept at or above every committed seq (seqfloor.go).
 	Floor *Floor
-	// ResumeAboveFloor continues seq above Floor when the database's own last seq is
-	// lower: set after a lost database was replaced by a fresh one (state reset).
-	ResumeAboveFloor bool
 }
 
 // Record is one pending event as it will be sent.
@@ -133,10 +130,14 @@ func Open(db *bbolt.DB, ring *seal.Ring, o Options) (*Outbox, error) {
 		}
 		if v := root.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
 			ob.lastSeq = binary.BigEndian.Uint64(v)
-		}
-		if f := o.Floor.Value(); o.ResumeAboveFloor && f > ob.lastSeq {
-			ob.lastSeq = f
-			if err := root.Bucket(bucketMeta).Put(keySeq, seqKey(f)); err != nil {
+		} else {
+			// A database never opened before. With a floor above 0 beside it, seqs were
+			// handed out from a database that is gone (a state reset, a file moved away
+			// by hand, a reset interrupted before it finished): continue above them,
+			// never at 1 again. keySeq is written either way, so that this is decided
+			// once, on the database's first open.
+			ob.lastSeq = o.Floor.Value()
+			if err := root.Bucket(bucketMeta).Put(keySeq, seqKey(ob.lastSeq)); err != nil {
 				return err
 			}
 		}

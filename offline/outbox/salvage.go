@@ -216,10 +216,14 @@ func (ob *Outbox) Restore(recs []Sealed) (int, error) {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	n, last := 0, ob.lastSeq
+	highest := uint64(0)
 	for _, r := range recs {
-		ob.o.Floor.ensure(r.Seq) // before the commit, as in AppendAll
+		highest = max(highest, r.Seq)
 	}
-	err := ob.db.Update(func(tx *bbolt.Tx) error {
+	ob.o.Floor.ensure(highest) // before the commit, as in AppendAll; once, not per record
+	// Through update: a power cut on a full disk is when a reset happens, and the
+	// salvaged events need the reserve as much as new ones.
+	err := ob.update(func(tx *bbolt.Tx) error {
 		root := tx.Bucket(bucketRoot)
 		p := root.Bucket(bucketPending)
 		p.FillPercent = 1.0 // records come in seq order, as in AppendAll

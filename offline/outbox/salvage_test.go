@@ -28,7 +28,7 @@ func fill(t *testing.T, dir string, n int) *Floor {
 }
 
 // The floor file is ahead of every committed seq; a normal restart ignores it (seq stays
-// gap-free), and an outbox on a fresh database opened with ResumeAboveFloor continues
+// gap-free), and an outbox on a fresh database (one that never held a seq) continues
 // above it instead of at 1.
 func TestFloorResumesAboveLostDatabase(t *testing.T) {
 	dir := t.TempDir()
@@ -46,7 +46,7 @@ func TestFloorResumesAboveLostDatabase(t *testing.T) {
 	db.Close()
 
 	os.Remove(filepath.Join(dir, "agent.db")) // lost
-	ob, db = openAt(t, dir, Options{Floor: floor, ResumeAboveFloor: true})
+	ob, db = openAt(t, dir, Options{Floor: floor})
 	defer db.Close()
 	e = identityEvent("fresh")
 	if err := ob.Append(e); err != nil || e.Seq != f+1 {

@@ -21,9 +21,9 @@ const FloorBlock = 1000
 // Floor is the seq high-water mark kept outside the database (PLATFORM.md: seq "never
 // repeats, across restarts"). The database holds the last seq exactly; the floor file
 // holds a value at or above every seq ever committed, written before a commit could pass
-// it. If the database is lost (a corrupt file replaced by a fresh one), the outbox opened
-// with Options.ResumeAboveFloor continues above the floor instead of at 1, so the
-// platform sees a gap, never a repeated seq.
+// it. If the database is lost (a corrupt file replaced by a fresh one), an outbox opened
+// on a database that never held a seq continues above the floor instead of at 1, so
+// the platform sees a gap, never a repeated seq.
 //
 // The file is one line, "<seq> <crc32 of the digits in hex>", replaced atomically (write
 // to a temporary file, fsync, rename, fsync the directory), so a torn write leaves the

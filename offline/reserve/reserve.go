@@ -53,6 +53,9 @@ func Open(path string, size int64) (*File, error) {
 	}
 	if err := f.allocate(); err != nil {
 		if NoSpace(err) {
+			// ext4 keeps what a failed fallocate got: a reserve that cannot be whole
+			// would hold the disk's last free blocks, that nothing could release.
+			os.Truncate(path, 0)
 			f.inUse, f.since = true, time.Now()
 			close(f.released)
 			return f, nil

@@ -109,3 +109,22 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("Open in a missing directory: %v", err)
 	}
 }
+
+// On ext4 a fallocate that fails for lack of space keeps the blocks it got. A reserve
+// that cannot be whole must not keep them: they would be the disk's last free space,
+// held by a reserve that says it is already released.
+func TestOpenOnANearlyFullExt4KeepsNothing(t *testing.T) {
+	dir := tmpfstest.MountExt4(t, 32<<20)
+	tmpfstest.Fill(t, dir, 6<<20)
+	before := tmpfstest.Free(t, dir)
+	r, err := Open(filepath.Join(dir, "agent.reserve"), 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inUse, _ := r.InUse(); !inUse {
+		t.Fatal("a 16 MiB reserve on a disk with 6 MiB free is not in use")
+	}
+	if after := tmpfstest.Free(t, dir); after < before {
+		t.Fatalf("free space %d before, %d after a reserve that could not be made", before, after)
+	}
+}
