@@ -27,7 +27,8 @@ import (
 //     and the seqs the kiosk saw have no gap.
 func TestFullDisk(t *testing.T) {
 	reserveSize, reserveRetry = 256<<10, 100*time.Millisecond
-	defer func() { reserveSize, reserveRetry = int64(16<<20), 30*time.Second }()
+	// Restored in a cleanup registered before the daemon's, so after it stopped.
+	t.Cleanup(func() { reserveSize, reserveRetry = int64(16<<20), 30*time.Second })
 	dir := tmpfstest.Mount(t, 24<<20)
 	a := startSimAgent(t, dir, "info", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -65,7 +65,7 @@ const dbName = "agent.db"
 // fresh one; reset is then the start of the record (salvage and seq are added later).
 func openState(dir string, now time.Time) (*bbolt.DB, *StateReset, error) {
 	path := filepath.Join(dir, dbName)
-	db, cause, err := openChecked(path)
+	db, judged, cause, err := openChecked(path)
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
 			err = fmt.Errorf("%s is in use by another ehc-agent", path)
@@ -74,6 +74,12 @@ func openState(dir string, now time.Time) (*bbolt.DB, *StateReset, error) {
 	}
 	if cause == "" {
 		return db, nil, nil
+	}
+	// bbolt's lock went with the damaged file's close. Another agent that waited for
+	// it may have judged the same file, moved it and made a fresh one since: that one
+	// is live and locked, and must not be moved aside as if it were the damaged one.
+	if cur, err := os.Stat(path); err != nil || judged == nil || !os.SameFile(judged, cur) {
+		return nil, nil, fmt.Errorf("%s changed while it was checked: is another ehc-agent starting on this state_dir?", path)
 	}
 	moved, err := moveAside(path, now)
 	if err != nil {
@@ -121,8 +127,8 @@ func writeReport(r *StateReset) error {
 }
 
 // openChecked opens path with bbolt and probes it. It returns the db, or the cause of
-// damage (db nil), or an error that is no damage.
-func openChecked(path string) (db *bbolt.DB, cause string, err error) {
+// damage (db nil) with the identity of the file judged, or an error that is no damage.
+func openChecked(path string) (db *bbolt.DB, judged os.FileInfo, cause string, err error) {
 	var file *os.File // bbolt's, to release the lock if bbolt panics half-way
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -136,20 +142,23 @@ func openChecked(path string) (db *bbolt.DB, cause string, err error) {
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
-			file = f
+			if err == nil {
+				file = f
+				judged, _ = f.Stat()
+			}
 			return f, err
 		}})
 	if err != nil {
 		if damaged(err) {
-			return nil, err.Error(), nil
+			return nil, judged, err.Error(), nil
 		}
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if err := probe(db); err != nil {
 		db.Close()
-		return nil, err.Error(), nil
+		return nil, judged, err.Error(), nil
 	}
-	return db, "", nil
+	return db, nil, "", nil
 }
 
 // damaged tells bbolt's errors about the file's content from those of the file system

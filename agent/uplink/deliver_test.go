@@ -286,7 +286,8 @@ func TestClockOffset(t *testing.T) {
 func TestClockStepWhileOffsetRaised(t *testing.T) { // not parallel: it sets the uplink's wall clock
 	var step atomic.Int64
 	step.Store(int64(-10 * time.Minute))
-	defer uplink.SetWallClock(func() time.Time { return time.Now().Add(time.Duration(step.Load())) })()
+	// Restored in a cleanup registered before newEnv's, so after its goroutines stopped.
+	t.Cleanup(uplink.SetWallClock(func() time.Time { return time.Now().Add(time.Duration(step.Load())) }))
 	e := newEnv(t, envOptions{up: uplink.Options{MinBackoff: 10 * time.Millisecond}})
 	e.appendN(1)
 	e.run()

@@ -102,8 +102,8 @@ type Uplink struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	// pinned is the platform's time tied to the monotonic clock, while the offset is
-	// raised; nil otherwise.
+	// pinned is the platform's time tied to a clock that is never stepped (sinceBoot),
+	// while the offset is raised; nil otherwise.
 	pinned   atomic.Pointer[pin]
 	measured atomic.Int64 // last measured platform − local, nanoseconds
 	// measuredAt is when measured was taken, Unix nanoseconds; 0: no answer with a Date yet.
@@ -223,22 +223,26 @@ func (u *Uplink) Notify() {
 // wallNow is the local clock; tests step it as NTP or a technician would.
 var wallNow = time.Now
 
-// pin is the platform's time at one moment, and that moment on the monotonic clock.
+// pin is the platform's time at one moment, and that moment on a clock that is never
+// stepped (sinceBoot).
 type pin struct {
 	platform time.Time // wall time only
-	at       time.Time // time.Now(): its monotonic reading measures what elapsed since
+	at       time.Duration
 }
 
+// processStart anchors sinceBoot where the system has no boot-time clock.
+var processStart = time.Now()
+
 // Now is the trusted time: the local clock, or, once the offset is beyond the limit,
-// the platform's time as last measured plus what the monotonic clock says elapsed
-// since. Pinned to the monotonic clock rather than kept as an offset from the wall
-// clock, it stays right when that clock is stepped meanwhile: a kiosk running 10 min
+// the platform's time as last measured plus what a clock that is never stepped says
+// elapsed since. Pinned so rather than kept as an offset from the wall clock, it stays
+// right when that clock is stepped meanwhile: a kiosk running 10 min
 // slow whose clock NTP then fixes while the platform is unreachable would otherwise be
 // 10 min ahead until the platform answers again, and turn every dynamic code away as
 // expired.
 func (u *Uplink) Now() time.Time {
 	if p := u.pinned.Load(); p != nil {
-		return p.platform.Add(time.Since(p.at))
+		return p.platform.Add(sinceBoot() - p.at)
 	}
 	return wallNow()
 }
@@ -325,7 +329,7 @@ func (u *Uplink) observeDate(date string, sent, got time.Time) {
 	u.measuredAt.Store(got.UnixNano())
 	limit := u.o.ClockOffsetLimit
 	if off > limit || off < -limit {
-		u.pinned.Store(&pin{platform: got.Add(off).Round(0), at: time.Now()})
+		u.pinned.Store(&pin{platform: got.Add(off).Round(0), at: sinceBoot()})
 		if !u.raised.Swap(true) {
 			u.log.Warn("local clock is off from the platform's; using the platform's time",
 				"reason", "clock_offset", "offset", off.Round(time.Second).String(), "limit", limit.String())
