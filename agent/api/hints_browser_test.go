@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +17,7 @@ import (
 // Issue #12: the demo kiosk page shows a device's reason with its detail and the fix
 // hint the agent attached, as a WebSocket "device" message brings them.
 func TestDemoPageShowsHint(t *testing.T) {
-	ctx := chromiumtest.Start(t)
-	h := start(t, nil)
-	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
-	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
-		chromedp.Navigate(h.url+"/demo/#token="+testToken),
-		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
-	)
+	ctx, h := openDemoPage(t)
 	h.srv.DeviceState(device.State{Device: "front-scanner", State: device.StateConnecting, Reason: "port_busy",
 		Detail: "/dev/ttyUSB0: held by NationECCode (pid 4242)", Hint: hints.For("port_busy"), At: time.Now()})
 	chromiumtest.Do(t, ctx, 5*time.Second, "see the hint", chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .hint`)))
@@ -37,13 +32,7 @@ func TestDemoPageShowsHint(t *testing.T) {
 // A read whose event could not be committed reaches the demo page as read_failed: it
 // sends the patient to the desk with the reason and hint, and shows nobody's identity.
 func TestDemoPageShowsReadFailed(t *testing.T) {
-	ctx := chromiumtest.Start(t)
-	h := start(t, nil)
-	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
-	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
-		chromedp.Navigate(h.url+"/demo/#token="+testToken),
-		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
-	)
+	ctx, h := openDemoPage(t)
 	h.srv.NotCommitted(device.Read{Device: "front-scanner", Kind: "qr", Data: []byte("EHC1:SECRET"), At: time.Now()}, pipeline.ReasonDiskFull)
 	chromiumtest.Do(t, ctx, 5*time.Second, "see the failure", chromedp.WaitVisible(chromedp.CSS(`#who.failed`)))
 	who := chromiumtest.Value(t, ctx, "read it", chromedp.Evaluate[string](`document.getElementById("who").textContent`))
@@ -55,4 +44,18 @@ func TestDemoPageShowsReadFailed(t *testing.T) {
 	if strings.Contains(who, "SECRET") {
 		t.Errorf("the page shows the failed read's data: %s", who)
 	}
+}
+
+// openDemoPage starts the API with a connected "front-scanner" and opens the demo page
+// in Chromium, waiting until the page shows the scanner connected.
+func openDemoPage(t *testing.T) (context.Context, *harness) {
+	t.Helper()
+	ctx := chromiumtest.Start(t)
+	h := start(t, nil)
+	h.devs.add(&triggerDevice{plainDevice: plainDevice{"front-scanner"}}, device.StateConnected)
+	chromiumtest.Do(t, ctx, 20*time.Second, "open the demo page",
+		chromedp.Navigate(h.url+"/demo/#token="+testToken),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-device="front-scanner"] .state-connected`)),
+	)
+	return ctx, h
 }
