@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -46,6 +47,10 @@ func (s *Server) handleTrigger(on bool) http.Handler {
 			err = t.Trigger(ctx)
 		} else {
 			err = t.Untrigger(ctx)
+		}
+		if errors.Is(err, device.ErrNoTrigger) { // a serial or USB scanner without trigger.type
+			writeError(w, http.StatusConflict, "no_trigger", "this device has no host trigger (devices[].trigger.type)")
+			return
 		}
 		if err != nil {
 			s.log.Warn("local API: trigger failed", "device", name, "action", action, "reason", "trigger_failed", "err", err)

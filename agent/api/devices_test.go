@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ehc-agent/ehc-agent/drivers/device"
+	"github.com/ehc-agent/ehc-agent/drivers/serial"
 )
 
 func TestTriggerEndpoints(t *testing.T) {
@@ -17,6 +18,13 @@ func TestTriggerEndpoints(t *testing.T) {
 	h.devs.add(away, device.StateDisconnected)
 	h.devs.add(broken, device.StateConnected)
 	h.devs.add(&plainDevice{"card-reader"}, device.StateConnected)
+	// The real serial driver, configured without trigger.type: its Trigger says
+	// no_trigger, which no retry can fix (409, not 503).
+	plain, err := serial.New(serial.Config{Name: "serial-scanner", Path: "/dev/ttyUSB9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.devs.add(plain, device.StateConnected)
 
 	for _, c := range []struct {
 		path   string
@@ -27,6 +35,8 @@ func TestTriggerEndpoints(t *testing.T) {
 		{"/v1/devices/front-scanner/untrigger", 200, ""},
 		{"/v1/devices/nobody/trigger", 404, "unknown_device"},
 		{"/v1/devices/card-reader/trigger", 409, "no_trigger"},
+		{"/v1/devices/serial-scanner/trigger", 409, "no_trigger"},
+		{"/v1/devices/serial-scanner/untrigger", 409, "no_trigger"},
 		{"/v1/devices/side-scanner/trigger", 503, "not_connected"},
 		{"/v1/devices/old-scanner/untrigger", 503, "trigger_failed"},
 	} {

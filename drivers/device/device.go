@@ -7,6 +7,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ehc-agent/ehc-agent/protocol/cards"
@@ -85,7 +86,13 @@ type Device interface {
 }
 
 // Triggerer is implemented by devices that can be told to start and stop scanning.
+// A device whose configuration names no trigger returns ErrNoTrigger: the command can
+// never work, and a caller must not retry it.
 type Triggerer interface {
 	Trigger(ctx context.Context) error
 	Untrigger(ctx context.Context) error
 }
+
+// ErrNoTrigger: the device has no host trigger configured (its text is the stable
+// reason code).
+var ErrNoTrigger = errors.New("no_trigger")

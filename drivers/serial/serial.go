@@ -76,7 +76,7 @@ const (
 // Errors of Trigger and Untrigger; their text is the stable reason code.
 var (
 	ErrNotConnected = errors.New("not_connected")
-	ErrNoTrigger    = errors.New("no_trigger")
+	ErrNoTrigger    = device.ErrNoTrigger
 )
 
 // Device is a serial scanner. It implements device.Device, device.Triggerer and

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ehc-agent/ehc-agent/drivers/device"
 	"github.com/ehc-agent/ehc-agent/protocol/framing"
 	"github.com/ehc-agent/ehc-agent/protocol/hid"
 	"github.com/ehc-agent/ehc-agent/protocol/trigger"
@@ -64,7 +65,7 @@ const (
 // reason code.
 var (
 	ErrNotConnected = errors.New("not_connected")
-	ErrNoTrigger    = errors.New("no_trigger")
+	ErrNoTrigger    = device.ErrNoTrigger
 	ErrNotBuilt     = errors.New("usb_not_built: this build has no USB support (it needs cgo and libusb-1.0)")
 )
 
