@@ -134,6 +134,9 @@ func TestReadsBecomeCommittedEventsInOrder(t *testing.T) {
 	if ev[0].Identity == nil || len(ev[0].Identity.EHCID) != 64 || ev[0].Verification.ExpiresAt == nil {
 		t.Errorf("valid event lacks identity or times: %+v", ev[0])
 	}
+	if m := ev[0].Code.Masked; m != code[:4]+"…"+code[len(code)-4:] {
+		t.Errorf("EHC1 code masked as %q, want its first and last four characters", m)
+	}
 	if ev[1].Code.Masked != "6225***********0123" || ev[1].Verification != nil {
 		t.Errorf("payment event: %+v %+v", ev[1].Code, ev[1].Verification)
 	}
