@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -79,7 +80,7 @@ func parseWait(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err == nil && d < 0 {
-		d = 0
+		return 0, errors.New("negative duration")
 	}
 	return d, err
 }

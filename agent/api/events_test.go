@@ -113,7 +113,7 @@ func TestLongPollTimesOutEmpty(t *testing.T) {
 	if _, body := h.do(t, "GET", "/v1/events?wait=200ms", auth()); string(body) != "[]" {
 		t.Fatalf("no after: %q", body)
 	}
-	for _, q := range []string{"after=-1", "after=x", "wait=soon"} {
+	for _, q := range []string{"after=-1", "after=x", "wait=soon", "wait=-1s"} {
 		if resp, _ := h.do(t, "GET", "/v1/events?"+q, auth()); resp.StatusCode != 400 {
 			t.Errorf("%s: %d, want 400", q, resp.StatusCode)
 		}

@@ -195,6 +195,7 @@ func TestSSCardRequestRules(t *testing.T) {
 		"?charset=latin1":          "bad_charset",
 		"?format=json&charset=gbk": "bad_charset",
 		"?timeout=soon":            "bad_timeout",
+		"?timeout=-1s":             "bad_timeout",
 	} {
 		resp, b := h.do(t, "GET", "/compat/v1/sscard"+q, auth())
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"`+reason+`"`) {
