@@ -79,7 +79,7 @@
     if (id.name) who.push(maskName(id.name));
     if (id.id_number) who.push(maskNumber(id.id_number));
     if (id.ehc_id) who.push("EHC " + maskNumber(id.ehc_id));
-    if (!id.name && !id.id_number && ev.code && ev.code.masked) who.push(ev.code.masked);
+    if (!id.name && !id.id_number && !id.ehc_id && ev.code && ev.code.masked) who.push(ev.code.masked);
     if (ev.application) {
       // A card application's event: the applicant comes masked from the agent.
       const ap = ev.application;
