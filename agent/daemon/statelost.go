@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ehc-agent/ehc-agent/agent/hints"
 	"github.com/ehc-agent/ehc-agent/agent/pipeline"
+	"github.com/ehc-agent/ehc-agent/offline/atomicfile"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
 	"github.com/ehc-agent/ehc-agent/protocol/event"
@@ -190,21 +192,18 @@ func (w *stateWatch) writeBack(db *bbolt.DB, now time.Time) error {
 	kept := w.kept
 	w.mu.Unlock()
 	for _, f := range kept {
-		if err := restoreFile(f.path, now, func(fh *os.File) error { _, err := fh.Write(f.data); return err }); err != nil {
+		if err := restoreFile(f.path, now, func(out io.Writer) error { _, err := out.Write(f.data); return err }); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Base(f.path), err)
 		}
 	}
 	if err := w.floor.Rewrite(); err != nil {
 		return fmt.Errorf("seq.floor: %w", err)
 	}
-	return restoreFile(w.dbPath, now, func(fh *os.File) error {
+	return restoreFile(w.dbPath, now, func(fh io.Writer) error {
 		return db.View(func(tx *bbolt.Tx) error { _, err := tx.WriteTo(fh); return err })
 	})
 }
 
-// restoreFile writes path through a temporary file, fsync and rename, keeping a
-// different file found at path as path.replaced-<UTC time>. A file already equal to
-// what is written (the secrets) is left alone.
 // sameContent reports whether files a and b hold the same bytes. Only small files (the
 // keys, the token, the floor) are compared in memory; a database the size of a week's
 // queue is never the same as a copy written now anyway.
@@ -222,21 +221,12 @@ func sameContent(a, b string) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ba, bb)
 }
 
-func restoreFile(path string, now time.Time, write func(*os.File) error) error {
-	tmp := path + ".restore"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// restoreFile writes path durably (offline/atomicfile), keeping a different file found
+// at path as path.replaced-<UTC time>. A file already equal to what is written (the
+// secrets) is left alone.
+func restoreFile(path string, now time.Time, write func(io.Writer) error) error {
+	tmp, err := atomicfile.WriteTemp(path, write)
 	if err != nil {
-		return err
-	}
-	err = write(fh)
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
 	if sameContent(path, tmp) {
@@ -248,19 +238,11 @@ func restoreFile(path string, now time.Time, write func(*os.File) error) error {
 			return err
 		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Replace(tmp, path); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	syncDirOf(path)
 	return nil
-}
-
-func syncDirOf(path string) {
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // recoverLost runs on Run's goroutine once state_dir was found lost: it writes back

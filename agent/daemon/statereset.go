@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/ehc-agent/ehc-agent/agent/hints"
+	"github.com/ehc-agent/ehc-agent/offline/atomicfile"
 	"github.com/ehc-agent/ehc-agent/offline/outbox"
 	"github.com/ehc-agent/ehc-agent/offline/seal"
 )
@@ -101,29 +103,17 @@ func openState(dir string, now time.Time) (*bbolt.DB, *StateReset, error) {
 // salvagePending is a report's salvage method until its salvage has run.
 const salvagePending = "pending"
 
-// writeReport writes r next to its damaged file, durably (temporary file, fsync,
-// rename): the report is what tells a later start that a reset happened.
+// writeReport writes r next to its damaged file, durably: the report is what tells a
+// later start that a reset happened.
 func writeReport(r *StateReset) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := r.MovedTo + ".json"
-	f, err := os.OpenFile(path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	return atomicfile.Write(r.MovedTo+".json", func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
 		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(path+".tmp", path)
-	}
-	return err
+	})
 }
 
 // openChecked opens path with bbolt and probes it. It returns the db, or the cause of
@@ -212,10 +202,7 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, to); err != nil {
 		return "", err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	atomicfile.SyncDir(filepath.Dir(path))
 	return to, nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ehc-agent/ehc-agent/offline/atomicfile"
 )
 
 // FloorBlock is how many seqs a Floor reserves at a time: the floor file is written
@@ -101,34 +103,8 @@ func (f *Floor) ensure(last uint64) {
 
 func writeFloor(path string, n uint64) error {
 	num := strconv.FormatUint(n, 10)
-	tmp := path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%s %08x\n", num, crc32.ChecksumIEEE([]byte(num)))
 		return err
-	}
-	_, err = fmt.Fprintf(fh, "%s %08x\n", num, crc32.ChecksumIEEE([]byte(num)))
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-// syncDir makes a rename in dir durable. Not possible on Windows (a directory cannot be
-// opened for sync there), where the rename is as durable as NTFS makes it.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	})
 }
