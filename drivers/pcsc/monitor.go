@@ -287,6 +287,13 @@ func (m *monitor) readCard(ctx context.Context, r *scard.ReaderState, cr *device
 	if errors.Is(res.Err, scard.ErrResetCard) && card.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.LeaveCard) == nil {
 		res = read()
 	}
+	// A command the reader could not carry to the card (SCARD_E_NOT_TRANSACTED: a
+	// glitch on the reader's line, vpcd's socket under load) while the card stayed in:
+	// one more go within the same deadline, rather than asking the patient to insert
+	// the card again. A card pulled out is not read again.
+	if errors.Is(res.Err, scard.ErrNotTransacted) && !m.gone(r, deadline) && time.Now().Before(deadline) {
+		res = read()
+	}
 	cr.Kind, cr.Identity, cr.Reason, cr.Info = res.Kind, res.Identity, res.Reason, res.Info
 	var pe *cards.PSAMError
 	if errors.As(res.Err, &pe) && m.psam != nil {
